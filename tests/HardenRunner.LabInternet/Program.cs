@@ -1,0 +1,1 @@
+namespace HardenRunner.LabInternet; internal static class Program { private static int Main() => 0; }
