@@ -209,12 +209,13 @@ public sealed class PolicyEngine
         return rules.Decide(method, buffer[..n]);
     }
 
-    /// <summary>Convenience overload for a URL (explain, tests). Scheme https/http, default ports 443/80.</summary>
+    /// <summary>Convenience overload for a URL (explain, tests). The path is taken as written (see <see cref="RequestTarget"/>), not as <see cref="Uri"/> normalises it.</summary>
     public Verdict DecideHttp(Uri url, string method)
     {
         ArgumentNullException.ThrowIfNull(url);
-        var host = url.HostNameType == UriHostNameType.IPv6 ? url.Host.Trim('[', ']') : url.IdnHost;
-        return DecideHttp(host, url.Port, method, url.AbsolutePath.Length == 0 ? "/" : url.GetComponents(UriComponents.Path | UriComponents.KeepDelimiter, UriFormat.UriEscaped));
+        return RequestTarget.TryParse(url.OriginalString, out var target, out _)
+            ? target!.Decide(this, method)
+            : Verdict.Deny(RuleBadHost);
     }
 
     /// <summary>Is this host spliced (not intercepted) after the SNI check?</summary>

@@ -92,7 +92,6 @@ public static class PolicyLoader
                 return null;
             }
 
-            var before = Diagnostics.Count(d => d.Severity == DiagnosticSeverity.Error);
             var doc = new PolicyDocument { Source = source };
             if (root is null || (root is YamlScalarNode empty && string.IsNullOrEmpty(empty.Value)))
             {
@@ -220,11 +219,8 @@ public static class PolicyLoader
                 }
             }
 
-            if (Diagnostics.Count(d => d.Severity == DiagnosticSeverity.Error) > before)
-            {
-                return null;
-            }
-
+            // a document with errors is still returned so that later checks (coverage of rules) report their
+            // problems too; Parse refuses it as a whole.
             return doc with
             {
                 Extends = extends,
