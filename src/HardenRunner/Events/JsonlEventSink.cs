@@ -1,0 +1,131 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using HardenRunner.Policy.Model;
+
+namespace HardenRunner.Events;
+
+/// <summary>
+/// Writes every event as one JSON line (events.jsonl under the state directory). Publishing never blocks the
+/// caller: events go through a bounded channel to one writer task; when the channel is full the publisher waits
+/// briefly rather than dropping, and anything that still cannot be queued is counted in <see cref="Dropped"/>
+/// (and reported at stop) — never lost silently. Each line is flushed so a crash loses at most the queue.
+/// </summary>
+public sealed class JsonlEventSink : IEventSink, IAsyncDisposable
+{
+    private readonly Channel<ApplianceEvent> _channel = Channel.CreateBounded<ApplianceEvent>(
+        new BoundedChannelOptions(65536) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+    private readonly StreamWriter _writer;
+    private readonly Task _pump;
+    private readonly string _runId;
+    private long _dropped;
+    private long _written;
+
+    public JsonlEventSink(string path, string runId)
+    {
+        _runId = runId;
+        var stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        _writer = new StreamWriter(stream) { AutoFlush = false, NewLine = "\n" };
+        _pump = Task.Run(PumpAsync);
+    }
+
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public long Written => Interlocked.Read(ref _written);
+
+    public void Publish(ApplianceEvent e)
+    {
+        if (_channel.Writer.TryWrite(e))
+        {
+            return;
+        }
+
+        // full: wait a little (back-pressure) rather than drop
+        var write = _channel.Writer.WriteAsync(e);
+        if (!write.IsCompleted && !write.AsTask().Wait(TimeSpan.FromSeconds(2)))
+        {
+            Interlocked.Increment(ref _dropped);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Writer.TryComplete();
+        await _pump.ConfigureAwait(false);
+        await _writer.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task PumpAsync()
+    {
+        var reader = _channel.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (reader.TryRead(out var e))
+            {
+                await _writer.WriteLineAsync(Serialize(e)).ConfigureAwait(false);
+                Interlocked.Increment(ref _written);
+            }
+
+            await _writer.FlushAsync().ConfigureAwait(false);
+        }
+    }
+
+    private string Serialize(ApplianceEvent e)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("run", _runId);
+            w.WriteString("time", e.Time.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+            switch (e)
+            {
+                case NetworkEvent n:
+                    w.WriteString("type", "network");
+                    w.WriteString("kind", n.Kind);
+                    WriteNullable(w, "host", n.Host);
+                    WriteNullable(w, "address", n.Address);
+                    w.WriteNumber("port", n.Port);
+                    WriteNullable(w, "queryType", n.QueryType);
+                    WriteNullable(w, "method", n.Method);
+                    WriteNullable(w, "path", n.Path);
+                    w.WriteString("decision", n.Decision == Decision.Allow ? "allow" : "deny");
+                    w.WriteString("action", n.Action);
+                    w.WriteString("rule", n.Rule);
+                    break;
+                case DetectionEvent d:
+                    w.WriteString("type", "detection");
+                    w.WriteString("detection", d.Type);
+                    w.WriteString("severity", d.Severity);
+                    w.WriteString("summary", d.Summary);
+                    w.WriteStartObject("evidence");
+                    foreach (var (k, v) in d.Evidence)
+                    {
+                        w.WriteString(k, v);
+                    }
+
+                    w.WriteEndObject();
+                    break;
+                default:
+                    w.WriteString("type", e.GetType().Name);
+                    break;
+            }
+
+            w.WriteEndObject();
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    private static void WriteNullable(Utf8JsonWriter w, string name, string? value)
+    {
+        if (value is null)
+        {
+            w.WriteNull(name);
+        }
+        else
+        {
+            w.WriteString(name, value);
+        }
+    }
+}
