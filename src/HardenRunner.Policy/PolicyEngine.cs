@@ -181,7 +181,14 @@ public sealed class PolicyEngine
     /// </summary>
     public Verdict DecideHttp(ReadOnlySpan<char> host, int port, ReadOnlySpan<char> method, ReadOnlySpan<char> path)
     {
-        var l4 = DecideConnection(host, port, Transport.Tcp);
+        // the layer-4 check and the rules lookup must see the same name: a non-ASCII spelling that IDNA maps onto
+        // an allowed name ('api\u3002github.com') would otherwise pass layer 4 and then miss that host's rules
+        if (!TryAsciiHost(host, out var asciiHost))
+        {
+            return Verdict.Deny(RuleBadHost);
+        }
+
+        var l4 = DecideConnection(asciiHost, port, Transport.Tcp);
         if (!l4.IsAllowed)
         {
             return l4;
@@ -192,8 +199,7 @@ public sealed class PolicyEngine
             return Verdict.Deny(RuleBadMethod);
         }
 
-        var normalizedHost = HostName.TrimTrailingDot(host);
-        var rules = FindRules(normalizedHost);
+        var rules = FindRules(asciiHost);
         if (rules is null)
         {
             return l4;
@@ -221,10 +227,14 @@ public sealed class PolicyEngine
     /// <summary>Is this host spliced (not intercepted) after the SNI check?</summary>
     public bool IsPassthrough(ReadOnlySpan<char> host)
     {
-        host = HostName.TrimTrailingDot(host);
+        if (!TryAsciiHost(host, out var asciiHost))
+        {
+            return false;
+        }
+
         foreach (var p in _passthrough)
         {
-            if (p.Matches(host))
+            if (p.Matches(asciiHost))
             {
                 return true;
             }
@@ -234,7 +244,7 @@ public sealed class PolicyEngine
     }
 
     /// <summary>Does this host have layer-7 rules (so its requests must be inspected)?</summary>
-    public bool HasRules(ReadOnlySpan<char> host) => FindRules(HostName.TrimTrailingDot(host)) is not null;
+    public bool HasRules(ReadOnlySpan<char> host) => TryAsciiHost(host, out var asciiHost) && FindRules(asciiHost) is not null;
 
     internal static bool TryParseAddress(ReadOnlySpan<char> host, out IPAddress address)
     {
@@ -267,6 +277,21 @@ public sealed class PolicyEngine
 
         address = parsed.IsIPv4MappedToIPv6 ? parsed.MapToIPv4() : parsed;
         return true;
+    }
+
+    /// <summary>The host without a trailing dot, in ASCII (punycode) form; allocates only for non-ASCII input.</summary>
+    private static bool TryAsciiHost(ReadOnlySpan<char> host, out ReadOnlySpan<char> ascii)
+    {
+        host = HostName.TrimTrailingDot(host);
+        if (HostName.IsAscii(host))
+        {
+            ascii = host;
+            return !host.IsEmpty;
+        }
+
+        var normalized = HostName.Normalize(host.ToString());
+        ascii = normalized;
+        return normalized is not null;
     }
 
     private static IPAddress Unscoped(IPAddress a)

@@ -111,11 +111,12 @@ public static class EndpointParser
         }
         else
         {
+            // IPv4 has no ':' of its own, so exactly one ':' separates a port; an unbracketed IPv6 network has no port
+            var colons = s.Count(c => c == ':');
             var slash = s.IndexOf('/', StringComparison.Ordinal);
-            var colon = slash < 0 ? -1 : s.IndexOf(':', slash);
-            var isV6 = s.Count(c => c == ':') > (colon >= 0 ? 1 : 0) && s[..(slash < 0 ? s.Length : slash)].Contains(':', StringComparison.Ordinal);
-            if (!isV6 && colon >= 0)
+            if (colons == 1)
             {
+                var colon = s.IndexOf(':', StringComparison.Ordinal);
                 if (!TryParsePort(s[(colon + 1)..], out var p, out error))
                 {
                     error = $"'{text}': {error}";
@@ -125,10 +126,23 @@ public static class EndpointParser
                 port = p;
                 net = s[..colon];
             }
+            else if (colons > 1 && slash >= 0 && s.IndexOf(':', slash) >= 0)
+            {
+                error = $"'{text}': an IPv6 network followed by a port must be in brackets, e.g. '[{s[..s.LastIndexOf(':')]}]{s[s.LastIndexOf(':')..]}'";
+                return false;
+            }
             else
             {
                 net = s;
             }
+        }
+
+        var addressPart = net.Contains('/', StringComparison.Ordinal) ? net[..net.IndexOf('/', StringComparison.Ordinal)] : net;
+        if (!addressPart.Contains(':', StringComparison.Ordinal) && addressPart.Count(c => c == '.') != 3)
+        {
+            // IPAddress.TryParse reads '10.1' as 10.0.0.1; a policy means only the dotted quad
+            error = $"'{text}' is not a CIDR: write the IPv4 address as a dotted quad (e.g. 10.20.0.0/16)";
+            return false;
         }
 
         if (!net.Contains('/', StringComparison.Ordinal))
@@ -143,7 +157,7 @@ public static class EndpointParser
             net += single.AddressFamily == AddressFamily.InterNetworkV6 ? "/128" : "/32";
         }
 
-        if (!IPNetwork.TryParse(net, out var network))
+        if (!IPNetwork.TryParse(net, out var network) || !HasNoHostBits(net, network))
         {
             if (TryHostBits(net, out var suggestion))
             {
@@ -160,6 +174,16 @@ public static class EndpointParser
         cidr = new CidrSpec(network, port, transport, source);
         error = null;
         return true;
+    }
+
+    /// <summary>
+    /// .NET accepts '10.0.0.1/8' and silently masks it to 10.0.0.0/8; a user who wrote host bits may have meant a
+    /// single address, so the policy asks instead of guessing.
+    /// </summary>
+    private static bool HasNoHostBits(string net, IPNetwork network)
+    {
+        var slash = net.IndexOf('/', StringComparison.Ordinal);
+        return IPAddress.TryParse(net[..slash], out var written) && written.Equals(network.BaseAddress);
     }
 
     private static bool TryHostBits(string net, out string suggestion)

@@ -70,6 +70,9 @@ public static class PolicyLoader
     {
         public List<PolicyDiagnostic> Diagnostics { get; } = [];
 
+        /// <summary>Where each tls.passthrough host was written (own file or preset), for the coverage check's message.</summary>
+        private Dictionary<HostPattern, SourceLocation> PassthroughSources { get; } = [];
+
         public PolicyDocument? ParseOne(string yaml, string source, bool isPreset, HashSet<string> visiting)
         {
             YamlNode? root;
@@ -247,8 +250,9 @@ public static class PolicyLoader
             {
                 if (!doc.AllowedEndpoints.Any(e => p.IsCoveredBy(e.Host)))
                 {
-                    Diagnostics.Add(new PolicyDiagnostic(new SourceLocation(doc.Source, 0, 0), DiagnosticSeverity.Error,
-                        $"tls.passthrough host '{p.Text}' is not in allowed-endpoints"));
+                    var where = PassthroughSources.TryGetValue(p, out var loc) ? loc : new SourceLocation(doc.Source, 0, 0);
+                    Diagnostics.Add(new PolicyDiagnostic(where, DiagnosticSeverity.Error,
+                        $"tls.passthrough host '{p.Text}' is not in allowed-endpoints (add it, e.g. '{p.Text}:443')"));
                 }
             }
         }
@@ -485,6 +489,7 @@ public static class PolicyLoader
                     else
                     {
                         passthrough.Add(p!);
+                        PassthroughSources.TryAdd(p!, Loc(source, node.Start));
                     }
                 }
             }

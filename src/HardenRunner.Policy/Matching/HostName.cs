@@ -31,7 +31,9 @@ public static class HostName
         {
             try
             {
-                ascii = Idn.GetAscii(span.ToString()).ToLowerInvariant();
+                // lower-case first: punycode encodes 'Ü' and 'ü' differently, and the IDNA mapping is not
+                // applied in invariant-globalization mode, so 'BÜCHER.example' must become 'bücher.example' here
+                ascii = Idn.GetAscii(span.ToString().ToLowerInvariant()).ToLowerInvariant();
             }
             catch (ArgumentException)
             {

@@ -65,7 +65,12 @@ public sealed class HostPattern : IEquatable<HostPattern>
                 address = address.MapToIPv4();
             }
 
-            address.ScopeId = 0;
+            if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+            {
+                // a zone (fe80::1%eth0) names an interface of this machine, not a destination; IPv4 has no scope at all
+                address.ScopeId = 0;
+            }
+
             var addressText = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
             pattern = new HostPattern(HostPatternKind.Address, addressText, address.ToString(), "", "", address);
             return true;

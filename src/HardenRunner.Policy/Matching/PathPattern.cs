@@ -103,44 +103,51 @@ public sealed class PathPattern
             }
         }
 
-        return Match(normalizedPath, ranges[..count], 0, 0);
+        return Match(normalizedPath, ranges[..count]);
     }
 
     public override string ToString() => Text;
 
-    private bool Match(ReadOnlySpan<char> path, ReadOnlySpan<Range> ranges, int p, int s)
+    /// <summary>
+    /// Glob matching over segments: every element but <c>**</c> consumes exactly one segment, so on a mismatch it is
+    /// enough to backtrack to the most recent <c>**</c> and let it take one more segment. O(pattern x path), no
+    /// recursion: the path is the client's, and nested <c>**</c> must not let it make matching exponential.
+    /// </summary>
+    private bool Match(ReadOnlySpan<char> path, ReadOnlySpan<Range> ranges)
     {
-        while (p < _segments.Length)
+        var p = 0;
+        var s = 0;
+        var starP = -1;
+        var starS = 0;
+        while (s < ranges.Length)
         {
-            var seg = _segments[p];
-            if (seg.Kind == SegmentKind.DoubleStar)
+            if (p < _segments.Length && _segments[p].Kind == SegmentKind.DoubleStar)
             {
-                if (p == _segments.Length - 1)
-                {
-                    return true;
-                }
-
-                for (var k = s; k <= ranges.Length; k++)
-                {
-                    if (Match(path, ranges, p + 1, k))
-                    {
-                        return true;
-                    }
-                }
-
-                return false;
+                starP = p++;
+                starS = s;
             }
-
-            if (s >= ranges.Length || !seg.Matches(path[ranges[s]]))
+            else if (p < _segments.Length && _segments[p].Matches(path[ranges[s]]))
+            {
+                p++;
+                s++;
+            }
+            else if (starP >= 0)
+            {
+                p = starP + 1;
+                s = ++starS;
+            }
+            else
             {
                 return false;
             }
-
-            p++;
-            s++;
         }
 
-        return s == ranges.Length;
+        while (p < _segments.Length && _segments[p].Kind == SegmentKind.DoubleStar)
+        {
+            p++;
+        }
+
+        return p == _segments.Length;
     }
 
     private enum SegmentKind
