@@ -500,8 +500,8 @@ public sealed class PolicyEngine
         public CompiledRules(HostRuleSet set)
         {
             var prefix = $"rules[{set.Host.Text}]";
-            _allow = [.. set.Allow.Select(r => (r, $"{prefix} allow {r.Text}"))];
-            _deny = [.. set.Deny.Select(r => (r, $"{prefix} deny {r.Text}"))];
+            _allow = [.. set.Allow.Select(r => (r, $"{prefix} allow {r.Text}{Origin(r.Source)}"))];
+            _deny = [.. set.Deny.Select(r => (r, $"{prefix} deny {r.Text}{Origin(r.Source)}"))];
             _noMatch = $"{prefix}: no allow entry matches";
         }
 
