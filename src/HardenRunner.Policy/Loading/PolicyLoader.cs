@@ -246,6 +246,16 @@ public static class PolicyLoader
                 }
             }
 
+            foreach (var rs in doc.Rules)
+            {
+                // spliced connections are never decrypted, so layer-7 rules could not be enforced for these names
+                if (doc.TlsPassthrough.FirstOrDefault(p => p.IsCoveredBy(rs.Host) || rs.Host.IsCoveredBy(p)) is { } spliced)
+                {
+                    Diagnostics.Add(new PolicyDiagnostic(rs.Source, DiagnosticSeverity.Error,
+                        $"rules for '{rs.Host.Text}' cannot be enforced: '{spliced.Text}' is in tls.passthrough, whose connections are spliced without inspection; remove one of them"));
+                }
+            }
+
             foreach (var p in doc.TlsPassthrough)
             {
                 if (!doc.AllowedEndpoints.Any(e => p.IsCoveredBy(e.Host)))

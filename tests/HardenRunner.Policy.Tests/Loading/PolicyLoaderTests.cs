@@ -71,6 +71,15 @@ public sealed class PolicyLoaderTests
             3, 5, "rules for '*.github.com', but that host is not in allowed-endpoints"
         },
         { "allowed-endpoints: [github.com]\ntls:\n  passthrough:\n    - pinned.example.com\n", 4, 7, "tls.passthrough host 'pinned.example.com' is not in allowed-endpoints" },
+        // rules that could never be enforced because the host is spliced
+        {
+            "allowed-endpoints: [\"*.example.com\"]\nrules:\n  - host: api.example.com\n    allow:\n      - { path: /x }\ntls:\n  passthrough: [api.example.com]\n",
+            3, 5, "rules for 'api.example.com' cannot be enforced: 'api.example.com' is in tls.passthrough"
+        },
+        {
+            "allowed-endpoints: [\"*.example.com\"]\nrules:\n  - host: \"*.example.com\"\n    allow:\n      - { path: /x }\ntls:\n  passthrough: [pinned.example.com]\n",
+            3, 5, "rules for '*.example.com' cannot be enforced: 'pinned.example.com' is in tls.passthrough"
+        },
         // the shape of a rule
         { "rules:\n  - allow:\n      - { path: /x }\n", 2, 5, "a rule needs a 'host'" },
         { "allowed-endpoints: [a.example]\nrules:\n  - host: a.example\n", 3, 5, "rule for 'a.example' has neither 'allow' nor 'deny'" },
