@@ -1,0 +1,33 @@
+namespace HardenRunner.Lab;
+
+/// <summary>What to build. The defaults are what most tests need; change the lists before <c>Lab.StartAsync</c>.</summary>
+public sealed class LabOptions
+{
+    /// <summary>Fake hosts (default <see cref="LabHosts.Defaults"/>). Free addresses: 198.51.100.100–199, 2001:db8:100::100–199.</summary>
+    public List<LabHost> Hosts { get; } = [.. LabHosts.Defaults];
+
+    /// <summary>Extra zone records; by default <c>alias.test CNAME allowed.test</c>.</summary>
+    public List<LabDnsRecord> DnsRecords { get; } = [LabDnsRecord.Cname("alias.test", "allowed.test")];
+
+    /// <summary>Raw TCP recorder ports on every host (80 and 443 are the web servers).</summary>
+    public List<int> TcpPorts { get; } = [22, 9000];
+
+    /// <summary>UDP recorder ports on every host (443/udp stands for QUIC).</summary>
+    public List<int> UdpPorts { get; } = [443, 9001];
+
+    /// <summary>
+    /// Directories overlaid (copy-on-write, upper layer on a tmpfs that lives only in the runner's mount namespace),
+    /// so that nothing done inside the runner reaches the host. /etc and /usr/local are always included (they hold
+    /// resolv.conf, /etc/ssl, /etc/ca-certificates.conf, /usr/local/share/ca-certificates); add e.g. /root here.
+    /// </summary>
+    public List<string> ExtraPrivateDirectories { get; } = [];
+
+    /// <summary>Give the runner default routes via the internet namespace (which answers only lab addresses).</summary>
+    public bool RunnerDefaultRoute { get; set; } = true;
+
+    /// <summary>How long to wait for namespaces, mounts and the ready marker of the lab internet.</summary>
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Path of HardenRunner.LabInternet.dll; found automatically when null (see README).</summary>
+    public string? LabInternetPath { get; set; }
+}
