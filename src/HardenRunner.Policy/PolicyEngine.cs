@@ -25,6 +25,10 @@ public sealed class PolicyEngine
     private readonly Dictionary<string, HostEntry> _subdomains = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, HostEntry>.AlternateLookup<ReadOnlySpan<char>> _subdomainLookup;
     private readonly List<(HostPattern Pattern, HostEntry Entry)> _globs = [];
+
+    // label globs indexed by the labels after the first, so a lookup checks only the globs that can match
+    private readonly Dictionary<string, List<(HostPattern Pattern, HostEntry Entry)>> _globsByRest = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, List<(HostPattern Pattern, HostEntry Entry)>>.AlternateLookup<ReadOnlySpan<char>> _globsByRestLookup;
     private readonly Dictionary<IPAddress, HostEntry> _addresses = [];
     private readonly (CidrSpec Spec, string Rule)[] _cidrs;
     private readonly Dictionary<string, CompiledRules> _rulesExact = new(StringComparer.OrdinalIgnoreCase);
@@ -39,6 +43,7 @@ public sealed class PolicyEngine
         ArgumentNullException.ThrowIfNull(document);
         Document = document;
         _exactLookup = _exact.GetAlternateLookup<ReadOnlySpan<char>>();
+        _globsByRestLookup = _globsByRest.GetAlternateLookup<ReadOnlySpan<char>>();
         _subdomainLookup = _subdomains.GetAlternateLookup<ReadOnlySpan<char>>();
         _rulesExactLookup = _rulesExact.GetAlternateLookup<ReadOnlySpan<char>>();
         _rulesSubdomainLookup = _rulesSubdomains.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -331,6 +336,13 @@ public sealed class PolicyEngine
 
         var entry = new HostEntry();
         _globs.Add((pattern, entry));
+        if (!_globsByRest.TryGetValue(pattern.Name, out var list))
+        {
+            list = [];
+            _globsByRest[pattern.Name] = list;
+        }
+
+        list.Add((pattern, entry));
         return entry;
     }
 
@@ -350,11 +362,14 @@ public sealed class PolicyEngine
             }
         }
 
-        foreach (var (p, entry) in _globs)
+        if (GlobsFor(host) is { } globs)
         {
-            if (p.Matches(host) && entry.TryGet(port, transport, out rule))
+            foreach (var (p, entry) in globs)
             {
-                return true;
+                if (p.Matches(host) && entry.TryGet(port, transport, out rule))
+                {
+                    return true;
+                }
             }
         }
 
@@ -378,16 +393,25 @@ public sealed class PolicyEngine
             }
         }
 
-        foreach (var (p, entry) in _globs)
+        if (GlobsFor(host) is { } globs)
         {
-            if (p.Matches(host))
+            foreach (var (p, entry) in globs)
             {
-                glob = p;
-                return entry;
+                if (p.Matches(host))
+                {
+                    glob = p;
+                    return entry;
+                }
             }
         }
 
         return null;
+    }
+
+    private List<(HostPattern Pattern, HostEntry Entry)>? GlobsFor(ReadOnlySpan<char> host)
+    {
+        var dot = host.IndexOf('.');
+        return dot > 0 && _globsByRestLookup.TryGetValue(host[(dot + 1)..], out var list) ? list : null;
     }
 
     private IEnumerable<HostEntry> FindAll(string host)
