@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using HardenRunner.Lab;
+using TestLab = HardenRunner.Lab.Lab;
 
 namespace HardenRunner.EndToEnd.Tests;
 
@@ -185,7 +186,8 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
     public async Task RunnerResolverAndTrustStoreChanges_NeverReachTheHost()
     {
         Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
-        var before = HostSnapshot();
+        var home = Environment.GetEnvironmentVariable("HOME") ?? "/root";
+        var before = HostSnapshot() + "\n" + Hash(Path.Combine(home, ".gitconfig"));
         const string Change = """
             set -e
             cp "$1" /usr/local/share/ca-certificates/hr-lab-smoke.crt
@@ -193,9 +195,10 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
             update-ca-certificates > /dev/null 2>&1
             curl -sS https://allowed.test/ > /tmp/out-trusted.txt 2>&1 || true
             echo 'nameserver 127.0.0.1' > /etc/resolv.conf
+            git config --global user.name hr-lab-smoke
             """;
 
-        await using (var lab = await Lab.Lab.StartAsync())
+        await using (var lab = await TestLab.StartAsync())
         {
             var untrusted = await lab.RunInRunnerAsync("curl", ["-sS", "https://allowed.test/"], ClientTimeout);
             Assert.Equal(60, untrusted.ExitCode); // the lab CA is not in the (private copy of the) system store yet
@@ -206,17 +209,19 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
             Assert.Equal("lab:allowed.test\n", File.ReadAllText(Path.Combine(lab.WorkDirectory, "out-trusted.txt")));
             var inside = await lab.RunInRunnerAsync("cat", ["/etc/resolv.conf"], ClientTimeout);
             Assert.StartsWith("nameserver 127.0.0.1\n", inside.StandardOutput, StringComparison.Ordinal);
-            Assert.Equal(before, HostSnapshot()); // while the lab runs
+            var gitName = await lab.RunInRunnerAsync("git", ["config", "--global", "user.name"], ClientTimeout);
+            Assert.Equal("hr-lab-smoke\n", gitName.StandardOutput);
+            Assert.Equal(before, HostSnapshot() + "\n" + Hash(Path.Combine(home, ".gitconfig"))); // while the lab runs
         }
 
-        Assert.Equal(before, HostSnapshot()); // and after it is gone
+        Assert.Equal(before, HostSnapshot() + "\n" + Hash(Path.Combine(home, ".gitconfig"))); // and after it is gone
     }
 
     [SkippableFact]
     public async Task Dispose_RemovesNamespacesProcessesAndFiles()
     {
         Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
-        var lab = await Lab.Lab.StartAsync();
+        var lab = await TestLab.StartAsync();
         var sleeper = lab.StartInRunner("sleep", ["300"]);
         var pids = new[] { lab.LabInternetPid, sleeper.Pid };
         var namespaces = new[] { lab.RunnerNamespace, lab.InternetNamespace };
@@ -245,7 +250,7 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
         {
             await WaitUntil(() => File.ReadAllText($"/proc/{orphan.Id}/comm").Trim() == "sleep", "orphan sleep");
 
-            await Lab.Lab.CleanStaleLabsAsync();
+            await TestLab.CleanStaleLabsAsync();
 
             Assert.DoesNotContain(stale + "-r", NetnsList());
             Assert.False(Directory.Exists(state));
@@ -274,7 +279,7 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
         }
     }
 
-    private static Task<LabProcessResult> Dig(Lab.Lab lab, params string[] arguments)
+    private static Task<LabProcessResult> Dig(TestLab lab, params string[] arguments)
         => lab.RunInRunnerAsync("dig", ["+time=2", "+tries=1", .. arguments], ClientTimeout);
 
     private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
@@ -309,6 +314,9 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
         Assert.Equal(0, process.ExitCode);
     }
 
+    private static string Hash(string path)
+        => File.Exists(path) ? $"{path} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)))}" : $"{path} (absent)";
+
     /// <summary>Everything of the host's resolver and trust store: path → content hash or symlink target.</summary>
     private static string HostSnapshot()
     {
@@ -323,8 +331,7 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
                 var info = new FileInfo(path);
                 lines.Add(info.LinkTarget is { } target ? $"{path} -> {target}"
                     : Directory.Exists(path) ? $"{path}/"
-                    : File.Exists(path) ? $"{path} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)))}"
-                    : $"{path} (absent)");
+                    : Hash(path));
             }
         }
 
@@ -334,10 +341,10 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
     /// <summary>One lab for the tests of this class; started only when the lab can run here.</summary>
     public sealed class SharedLab : IAsyncLifetime
     {
-        private Lab.Lab? _lab;
+        private TestLab? _lab;
         private Exception? _startError;
 
-        public Lab.Lab Get()
+        public TestLab Get()
         {
             Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
             if (_startError is not null)
@@ -357,7 +364,7 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
 
             try
             {
-                _lab = await Lab.Lab.StartAsync();
+                _lab = await TestLab.StartAsync();
             }
             catch (Exception e)
             {

@@ -354,6 +354,7 @@ public sealed class Lab : IAsyncDisposable
                 throw new ObjectDisposedException(nameof(Lab));
             }
 
+            _processes.RemoveAll(p => p.IsDisposed);
             _processes.Add(process);
         }
 

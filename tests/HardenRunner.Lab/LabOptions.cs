@@ -18,9 +18,11 @@ public sealed class LabOptions
     /// <summary>
     /// Directories overlaid (copy-on-write, upper layer on a tmpfs that lives only in the runner's mount namespace),
     /// so that nothing done inside the runner reaches the host. /etc and /usr/local are always included (they hold
-    /// resolv.conf, /etc/ssl, /etc/ca-certificates.conf, /usr/local/share/ca-certificates); add e.g. /root here.
+    /// resolv.conf, /etc/ssl, /etc/ca-certificates.conf, /usr/local/share/ca-certificates). By default this list
+    /// holds the home directory too (so <c>git config --global</c>, npm or pip caches stay in the lab); add e.g.
+    /// /var/lib here.
     /// </summary>
-    public List<string> ExtraPrivateDirectories { get; } = [];
+    public List<string> ExtraPrivateDirectories { get; } = [.. DefaultHome()];
 
     /// <summary>Give the runner default routes via the internet namespace (which answers only lab addresses).</summary>
     public bool RunnerDefaultRoute { get; set; } = true;
@@ -30,4 +32,12 @@ public sealed class LabOptions
 
     /// <summary>Path of HardenRunner.LabInternet.dll; found automatically when null (see README).</summary>
     public string? LabInternetPath { get; set; }
+
+    private static IEnumerable<string> DefaultHome()
+    {
+        var home = Environment.GetEnvironmentVariable("HOME");
+        return !string.IsNullOrEmpty(home) && home != "/" && Directory.Exists(home) && !Path.GetTempPath().StartsWith(home, StringComparison.Ordinal)
+            ? [home]
+            : [];
+    }
 }

@@ -19,6 +19,7 @@ public sealed class LabProcess : IAsyncDisposable
     private readonly Capture _stderr = new();
     private readonly Task _stdoutPump;
     private readonly Task _stderrPump;
+    private int _disposed;
 
     private LabProcess(Process process, string description)
     {
@@ -34,7 +35,9 @@ public sealed class LabProcess : IAsyncDisposable
     /// <summary>The command line, for messages.</summary>
     public string Description { get; }
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => IsDisposed || _process.HasExited;
+
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     /// <summary>Output captured so far.</summary>
     public string StandardOutput => _stdout.Text;
@@ -87,7 +90,7 @@ public sealed class LabProcess : IAsyncDisposable
     }
 
     /// <summary>Sends a signal (e.g. <see cref="Signals.SigTerm"/> = 15) unless the process has already exited.</summary>
-    public bool Signal(int signal) => !_process.HasExited && Signals.Send(Pid, signal);
+    public bool Signal(int signal) => !HasExited && Signals.Send(Pid, signal);
 
     public bool Terminate() => Signal(Signals.SigTerm);
 
@@ -95,7 +98,7 @@ public sealed class LabProcess : IAsyncDisposable
     {
         try
         {
-            if (!_process.HasExited)
+            if (!HasExited)
             {
                 _process.Kill(entireProcessTree: true);
             }
@@ -131,8 +134,14 @@ public sealed class LabProcess : IAsyncDisposable
         return new LabProcessResult(_process.ExitCode, StandardOutput, StandardError, timedOut, _clock.Elapsed);
     }
 
+    /// <summary>Kills the process if it still runs and releases it. Safe to call more than once.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (IsDisposed)
+        {
+            return;
+        }
+
         Kill();
         try
         {
@@ -143,6 +152,7 @@ public sealed class LabProcess : IAsyncDisposable
             // reported by the lab's namespace sweep
         }
 
+        Volatile.Write(ref _disposed, 1);
         _process.Dispose();
     }
 

@@ -12,7 +12,25 @@ internal static partial class Signals
     /// <summary>Returns false when the process no longer exists (ESRCH) or cannot be signalled.</summary>
     public static bool Send(int pid, int signal) => pid > 0 && Kill(pid, signal) == 0;
 
-    public static bool IsAlive(int pid) => pid > 0 && (Kill(pid, 0) == 0 || Marshal.GetLastPInvokeError() != Esrch);
+    /// <summary>True while the process exists and is not a zombie (a killed orphan may wait a while to be reaped).</summary>
+    public static bool IsAlive(int pid)
+    {
+        if (pid <= 0 || (Kill(pid, 0) != 0 && Marshal.GetLastPInvokeError() == Esrch))
+        {
+            return false;
+        }
+
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat.LastIndexOf(')') is var end and > 0 && end + 2 < stat.Length ? stat[end + 2] : '?';
+            return state is not ('Z' or 'X');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 
     private const int Esrch = 3;
 
