@@ -1,0 +1,228 @@
+using System.Net;
+using System.Net.Sockets;
+using HardenRunner.Events;
+using HardenRunner.Policy;
+using HardenRunner.Policy.Model;
+using Microsoft.Extensions.Logging;
+
+namespace HardenRunner.Dns;
+
+/// <summary>What the transport should do with a packet after <see cref="DnsQueryHandler.Classify"/>.</summary>
+internal enum PacketAction
+{
+    /// <summary>Nothing: the packet was malformed (already counted).</summary>
+    Drop,
+
+    /// <summary>Send the response that was made locally.</summary>
+    Respond,
+
+    /// <summary>Call <see cref="DnsQueryHandler.ResolveAsync"/>.</summary>
+    Forward,
+}
+
+/// <summary>
+/// The DNS server's logic, independent of sockets: parse, decide by policy, answer locally (malformed, unsupported,
+/// denied in block mode) or forward; for forwarded answers strip ECH, cap TTLs, put the addresses of allowed names
+/// into the allow sets (awaited) and publish one event per query.
+/// </summary>
+internal sealed class DnsQueryHandler
+{
+    private const string RuleZoneTransfer = "zone transfers are not forwarded";
+    private const int DnsPort = 53;
+    private static readonly TimeSpan UpstreamWarningInterval = TimeSpan.FromSeconds(10);
+
+    private readonly PolicyEngine _policy;
+    private readonly UpstreamForwarder _forwarder;
+    private readonly IResolvedAddressSink _sink;
+    private readonly IEventSink _events;
+    private readonly DnsCounters _counters;
+    private readonly DnsServerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger? _logger;
+    private long _lastUpstreamWarning;
+
+    public DnsQueryHandler(DnsServerOptions options, PolicyEngine policy, UpstreamForwarder forwarder, IResolvedAddressSink sink, IEventSink events, DnsCounters counters, TimeProvider time, ILogger? logger)
+    {
+        _options = options;
+        _policy = policy;
+        _forwarder = forwarder;
+        _sink = sink;
+        _events = events;
+        _counters = counters;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Reads a packet and handles everything that needs no upstream. Never throws for any input.</summary>
+    public PacketAction Classify(ReadOnlySpan<byte> packet, out byte[]? response, out DnsQuery query, out Verdict verdict)
+    {
+        response = null;
+        verdict = default;
+        Interlocked.Increment(ref _counters.Packets);
+        switch (DnsQuery.TryParse(packet, out query))
+        {
+            case QueryParseResult.Malformed:
+                Interlocked.Increment(ref _counters.Malformed);
+                return PacketAction.Drop;
+            case QueryParseResult.FormatError:
+                Interlocked.Increment(ref _counters.Rejected);
+                response = DnsResponses.HeaderOnly(packet, DnsWire.RcodeFormErr);
+                return PacketAction.Respond;
+            case QueryParseResult.NotImplemented:
+                Interlocked.Increment(ref _counters.Rejected);
+                response = DnsResponses.HeaderOnly(packet, DnsWire.RcodeNotImp);
+                return PacketAction.Respond;
+        }
+
+        Interlocked.Increment(ref _counters.Queries);
+        verdict = query.IsHostName ? _policy.DecideDns(query.Name) : Verdict.Deny(PolicyEngine.RuleBadHost);
+        Interlocked.Increment(ref verdict.IsAllowed ? ref _counters.Allowed : ref _counters.Denied);
+
+        if (!verdict.IsAllowed && _policy.Mode == EgressMode.Block)
+        {
+            Publish(query, verdict, NetworkEvent.Blocked);
+            response = DnsResponses.FromQuery(packet, query, DnsWire.RcodeNxDomain);
+            return PacketAction.Respond;
+        }
+
+        if (query.Type is DnsWire.TypeAxfr or DnsWire.TypeIxfr or DnsWire.TypeMailb or DnsWire.TypeMaila)
+        {
+            Interlocked.Increment(ref _counters.Rejected);
+            Publish(query, Verdict.Deny(RuleZoneTransfer), NetworkEvent.Blocked);
+            response = DnsResponses.FromQuery(packet, query, DnsWire.RcodeRefused);
+            return PacketAction.Respond;
+        }
+
+        return PacketAction.Forward;
+    }
+
+    /// <summary>Forwards a query that <see cref="Classify"/> passed and makes the client's response. Never throws (except on cancellation of the server).</summary>
+    public async Task<byte[]> ResolveAsync(byte[] packet, DnsQuery query, Verdict verdict, bool tcp, CancellationToken serverStopping)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(serverStopping);
+        deadline.CancelAfter(_options.QueryTimeout);
+        var block = _policy.Mode == EgressMode.Block;
+        try
+        {
+            var reply = await _forwarder.ForwardAsync(packet, query.QuestionEnd, tcp, deadline.Token).ConfigureAwait(false);
+            if (!reply.Succeeded)
+            {
+                return UpstreamFailed(packet, query, verdict, reply.Error);
+            }
+
+            var message = reply.Message!;
+            if (DnsWire.QuestionCount(message) == 0)
+            {
+                // an upstream error without a question (FORMERR, NOTIMP): pass the code on
+                Publish(query, verdict, NetworkEvent.Passed);
+                return DnsResponses.FromQuery(packet, query, (byte)DnsWire.GetRcode(message));
+            }
+
+            var maxTtl = (uint)_options.MaxAllowTtl.TotalSeconds;
+            var rewritten = DnsResponseRewriter.Rewrite(message, verdict.IsAllowed ? maxTtl : null);
+            if (rewritten is null)
+            {
+                return UpstreamFailed(packet, query, verdict, "upstream response could not be read");
+            }
+
+            if (rewritten.EchStripped)
+            {
+                Interlocked.Increment(ref _counters.EchStripped);
+            }
+
+            if (verdict.IsAllowed && rewritten.Addresses.Count > 0 && !await AllowAddressesAsync(query, rewritten.Addresses, deadline.Token).ConfigureAwait(false) && block)
+            {
+                Publish(query, verdict, NetworkEvent.Blocked);
+                return DnsResponses.FromQuery(packet, query, DnsWire.RcodeServFail);
+            }
+
+            Publish(query, verdict, NetworkEvent.Passed);
+            if (!tcp && rewritten.Message.Length > query.ClientUdpLimit)
+            {
+                return DnsResponses.FromQuery(packet, query, (byte)DnsWire.GetRcode(rewritten.Message), truncated: true);
+            }
+
+            return rewritten.Message;
+        }
+        catch (OperationCanceledException) when (!serverStopping.IsCancellationRequested)
+        {
+            return UpstreamFailed(packet, query, verdict, $"no answer within {_options.QueryTimeout.TotalSeconds:0.#} s");
+        }
+    }
+
+    private async Task<bool> AllowAddressesAsync(DnsQuery query, IReadOnlyList<ResolvedAddress> addresses, CancellationToken cancellationToken)
+    {
+        var grants = _policy.GetGrants(query.Name);
+        try
+        {
+            foreach (var a in addresses)
+            {
+                var address = a.Address.IsIPv4MappedToIPv6 ? a.Address.MapToIPv4() : a.Address;
+                if (!IsWorthAllowing(address))
+                {
+                    continue;
+                }
+
+                var ttl = TimeSpan.FromSeconds(a.Ttl);
+                ttl = ttl < _options.MinAllowTtl ? _options.MinAllowTtl : ttl > _options.MaxAllowTtl ? _options.MaxAllowTtl : ttl;
+                await _sink.AddAsync(address, grants, ttl, cancellationToken).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Interlocked.Increment(ref _counters.SinkFailures);
+            _logger?.LogWarning(e, "could not allow the addresses of {Name} in the firewall", query.Name);
+            return false;
+        }
+    }
+
+    /// <summary>Unspecified, loopback, multicast and broadcast addresses are never put in the allow sets (loopback is always accepted anyway).</summary>
+    internal static bool IsWorthAllowing(IPAddress address)
+    {
+        if (IPAddress.IsLoopback(address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) || address.Equals(IPAddress.Broadcast))
+        {
+            return false;
+        }
+
+        if (address.AddressFamily == AddressFamily.InterNetwork)
+        {
+            Span<byte> b = stackalloc byte[4];
+            address.TryWriteBytes(b, out _);
+            return b[0] is < 224 or > 239;
+        }
+
+        return !address.IsIPv6Multicast;
+    }
+
+    private byte[] UpstreamFailed(byte[] packet, DnsQuery query, Verdict verdict, string? error)
+    {
+        var failures = Interlocked.Increment(ref _counters.UpstreamFailures);
+        if (_logger is not null)
+        {
+            // one warning per interval: when the upstream is down every query fails, and the counter tells how many
+            var now = _time.GetTimestamp();
+            var last = Interlocked.Read(ref _lastUpstreamWarning);
+            if ((last == 0 || _time.GetElapsedTime(last, now) > UpstreamWarningInterval) && Interlocked.CompareExchange(ref _lastUpstreamWarning, now, last) == last)
+            {
+                _logger.LogWarning("upstream DNS failure ({Failures} so far) for {Name} {Type}: {Error}", failures, query.Name, DnsWire.TypeName(query.Type), error);
+            }
+        }
+
+        Publish(query, verdict, NetworkEvent.Passed);
+        return DnsResponses.FromQuery(packet, query, DnsWire.RcodeServFail);
+    }
+
+    private void Publish(DnsQuery query, Verdict verdict, string action) =>
+        _events.Publish(new NetworkEvent(
+            _time.GetUtcNow(),
+            "dns",
+            query.Name.Length == 0 ? "." : query.Name,
+            null,
+            DnsPort,
+            verdict.Decision,
+            action,
+            verdict.Rule,
+            QueryType: DnsWire.TypeName(query.Type)));
+}

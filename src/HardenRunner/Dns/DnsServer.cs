@@ -1,0 +1,397 @@
+using System.Net;
+using System.Net.Sockets;
+using HardenRunner.Events;
+using HardenRunner.Policy;
+using Microsoft.Extensions.Logging;
+
+namespace HardenRunner.Dns;
+
+/// <summary>
+/// The appliance's DNS server: UDP and TCP (RFC 7766 two-octet framing) on each listen endpoint, every record type
+/// and EDNS passed through as bytes. Policy, forwarding and rewriting live in <see cref="DnsQueryHandler"/>; this
+/// class owns the sockets, the concurrency limits and the lifetime. No packet, however malformed, stops a loop.
+/// </summary>
+public sealed class DnsServer : IAsyncDisposable
+{
+    private const int ReceiveBufferBytes = 4 * 1024 * 1024;
+    private const int BindAttempts = 20;
+
+    private readonly DnsServerOptions _options;
+    private readonly DnsQueryHandler _handler;
+    private readonly DnsCounters _counters = new();
+    private readonly ILogger? _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Socket> _sockets = [];
+    private readonly List<Task> _loops = [];
+    private readonly List<IPEndPoint> _localEndpoints = [];
+    private readonly Lock _tasksLock = new();
+    private readonly HashSet<Task> _inFlight = [];
+    private int _forwarding;
+    private int _tcpConnections;
+    private int _started;
+    private int _disposed;
+
+    public DnsServer(DnsServerOptions options, PolicyEngine policy, IResolvedAddressSink sink, IEventSink events, ILogger? logger = null, TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(policy);
+        ArgumentNullException.ThrowIfNull(sink);
+        ArgumentNullException.ThrowIfNull(events);
+        if (options.ListenEndpoints.Count == 0)
+        {
+            throw new ArgumentException("the DNS server needs at least one listen endpoint", nameof(options));
+        }
+
+        _options = options;
+        _logger = logger;
+        var forwarder = new UpstreamForwarder(options.Upstreams, options.ConfigureUpstreamSocket, options.UpstreamAttemptTimeout);
+        _handler = new DnsQueryHandler(options, policy, forwarder, sink, events, _counters, time ?? TimeProvider.System, logger);
+    }
+
+    /// <summary>The endpoints actually bound (with the port chosen when the options said 0), UDP and TCP alike.</summary>
+    public IReadOnlyList<IPEndPoint> LocalEndpoints => _localEndpoints;
+
+    public DnsServerStats Stats => _counters.Snapshot();
+
+    /// <summary>Binds every endpoint (UDP and TCP) and starts serving. Throws when a socket cannot be bound.</summary>
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            throw new InvalidOperationException("the DNS server is already started");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var needsPort = _options.ListenEndpoints.Any(e => e.Port == 0);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                BindAll(needsPort);
+                break;
+            }
+            catch (SocketException) when (needsPort && attempt < BindAttempts)
+            {
+                CloseSockets(); // the port picked for UDP was taken for TCP somewhere: pick another
+            }
+        }
+
+        foreach (var upstream in _options.Upstreams)
+        {
+            if (_localEndpoints.Any(l => l.Port == upstream.Port && (l.Address.Equals(upstream.Address) || l.Address.Equals(IPAddress.Any) || l.Address.Equals(IPAddress.IPv6Any))))
+            {
+                CloseSockets();
+                throw new InvalidOperationException($"the upstream resolver {upstream} is this DNS server itself: forwarding would loop");
+            }
+        }
+
+        foreach (var socket in _sockets)
+        {
+            _loops.Add(socket.SocketType == SocketType.Dgram ? Task.Run(() => UdpLoopAsync(socket), CancellationToken.None) : Task.Run(() => TcpAcceptLoopAsync(socket), CancellationToken.None));
+        }
+
+        _logger?.LogInformation("DNS server listening on {Endpoints} (UDP and TCP), forwarding to {Upstreams}", string.Join(", ", _localEndpoints), string.Join(", ", _options.Upstreams));
+        return Task.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        CloseSockets();
+        Task[] pending;
+        lock (_tasksLock)
+        {
+            pending = [.. _loops, .. _inFlight];
+        }
+
+        await Task.WhenAny(Task.WhenAll(pending), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private void BindAll(bool needsPort)
+    {
+        _localEndpoints.Clear();
+        var port = 0;
+        foreach (var configured in _options.ListenEndpoints)
+        {
+            var endpoint = needsPort && configured.Port == 0 ? new IPEndPoint(configured.Address, port) : configured;
+            var udp = NewSocket(endpoint, SocketType.Dgram, ProtocolType.Udp);
+            udp.ReceiveBufferSize = ReceiveBufferBytes;
+            udp.Bind(endpoint);
+            var bound = (IPEndPoint)udp.LocalEndPoint!;
+            if (configured.Port == 0 && port == 0)
+            {
+                port = bound.Port;
+            }
+
+            var tcp = NewSocket(bound, SocketType.Stream, ProtocolType.Tcp);
+            tcp.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            tcp.Bind(bound);
+            tcp.Listen(256);
+            _localEndpoints.Add(bound);
+        }
+    }
+
+    private Socket NewSocket(IPEndPoint endpoint, SocketType type, ProtocolType protocol)
+    {
+        var socket = new Socket(endpoint.AddressFamily, type, protocol);
+        lock (_tasksLock)
+        {
+            _sockets.Add(socket);
+        }
+
+        if (endpoint.AddressFamily == AddressFamily.InterNetworkV6)
+        {
+            socket.DualMode = endpoint.Address.Equals(IPAddress.IPv6Any);
+        }
+
+        return socket;
+    }
+
+    private void CloseSockets()
+    {
+        lock (_tasksLock)
+        {
+            foreach (var s in _sockets)
+            {
+                s.Dispose();
+            }
+
+            _sockets.Clear();
+        }
+    }
+
+    private async Task UdpLoopAsync(Socket socket)
+    {
+        var buffer = new byte[DnsWire.MaxMessageLength];
+        EndPoint any = socket.AddressFamily == AddressFamily.InterNetworkV6 ? new IPEndPoint(IPAddress.IPv6Any, 0) : new IPEndPoint(IPAddress.Any, 0);
+        var token = _stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            SocketReceiveFromResult received;
+            try
+            {
+                received = await socket.ReceiveFromAsync(buffer, SocketFlags.None, any, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException e)
+            {
+                // e.g. a datagram larger than the buffer; ICMP errors are not reported on unconnected sockets
+                _logger?.LogDebug("UDP receive: {Error}", e.SocketErrorCode);
+                continue;
+            }
+
+            try
+            {
+                await HandleDatagramAsync(socket, buffer.AsMemory(0, received.ReceivedBytes), received.RemoteEndPoint, token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            {
+                _logger?.LogError(e, "UDP query from {Client} failed", received.RemoteEndPoint);
+            }
+        }
+    }
+
+    private async Task HandleDatagramAsync(Socket socket, ReadOnlyMemory<byte> packet, EndPoint client, CancellationToken token)
+    {
+        var action = _handler.Classify(packet.Span, out var response, out var query, out var verdict);
+        if (action == PacketAction.Respond)
+        {
+            await SendDatagramAsync(socket, response!, client, token).ConfigureAwait(false);
+            return;
+        }
+
+        if (action != PacketAction.Forward)
+        {
+            return;
+        }
+
+        if (Interlocked.Increment(ref _forwarding) > _options.MaxInFlight)
+        {
+            Interlocked.Decrement(ref _forwarding);
+            Interlocked.Increment(ref _counters.Overloaded);
+            return;
+        }
+
+        var copy = packet.ToArray();
+        Track(Task.Run(
+            async () =>
+            {
+                try
+                {
+                    var answer = await _handler.ResolveAsync(copy, query, verdict, tcp: false, token).ConfigureAwait(false);
+                    await SendDatagramAsync(socket, answer, client, token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+                {
+                    _logger?.LogError(e, "UDP query {Name} from {Client} failed", query.Name, client);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _forwarding);
+                }
+            },
+            CancellationToken.None));
+    }
+
+    private async Task SendDatagramAsync(Socket socket, byte[] response, EndPoint client, CancellationToken token)
+    {
+        try
+        {
+            await socket.SendToAsync(response, SocketFlags.None, client, token).ConfigureAwait(false);
+        }
+        catch (SocketException e)
+        {
+            _logger?.LogDebug("UDP send to {Client}: {Error}", client, e.SocketErrorCode);
+        }
+        catch (ObjectDisposedException)
+        {
+            // stopping
+        }
+    }
+
+    private async Task TcpAcceptLoopAsync(Socket listener)
+    {
+        var token = _stopping.Token;
+        while (!token.IsCancellationRequested)
+        {
+            Socket connection;
+            try
+            {
+                connection = await listener.AcceptAsync(token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+            catch (ObjectDisposedException)
+            {
+                break;
+            }
+            catch (SocketException e)
+            {
+                _logger?.LogDebug("TCP accept: {Error}", e.SocketErrorCode);
+                continue;
+            }
+
+            if (Interlocked.Increment(ref _tcpConnections) > _options.MaxTcpConnections)
+            {
+                Interlocked.Decrement(ref _tcpConnections);
+                Interlocked.Increment(ref _counters.Overloaded);
+                connection.Dispose();
+                continue;
+            }
+
+            Track(Task.Run(() => ServeTcpAsync(connection, token), CancellationToken.None));
+        }
+    }
+
+    /// <summary>Serves one client connection: length-framed queries answered in order; a malformed message closes the connection.</summary>
+    private async Task ServeTcpAsync(Socket connection, CancellationToken token)
+    {
+        connection.NoDelay = true;
+        var lengthBytes = new byte[2];
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                byte[] packet;
+                using (var idle = CancellationTokenSource.CreateLinkedTokenSource(token))
+                {
+                    idle.CancelAfter(_options.TcpIdleTimeout);
+                    if (!await TryReceiveExactlyAsync(connection, lengthBytes, idle.Token).ConfigureAwait(false))
+                    {
+                        return;
+                    }
+
+                    packet = new byte[DnsWire.ReadUInt16(lengthBytes, 0)];
+                    if (!await TryReceiveExactlyAsync(connection, packet, idle.Token).ConfigureAwait(false))
+                    {
+                        Interlocked.Increment(ref _counters.Packets);
+                        Interlocked.Increment(ref _counters.Malformed);
+                        return;
+                    }
+                }
+
+                var action = _handler.Classify(packet, out var response, out var query, out var verdict);
+                if (action == PacketAction.Drop)
+                {
+                    return;
+                }
+
+                if (action == PacketAction.Forward)
+                {
+                    response = await _handler.ResolveAsync(packet, query, verdict, tcp: true, token).ConfigureAwait(false);
+                }
+
+                var framed = new byte[response!.Length + 2];
+                DnsWire.WriteUInt16(framed, 0, (ushort)response.Length);
+                response.CopyTo(framed, 2);
+                await connection.SendAsync(framed, SocketFlags.None, token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
+        {
+            // idle timeout, client gone, or stopping
+        }
+        catch (Exception e)
+        {
+            _logger?.LogError(e, "TCP client {Client} failed", connection.RemoteEndPoint);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _tcpConnections);
+            connection.Dispose();
+        }
+    }
+
+    /// <summary>False when the peer closed the connection (cleanly or half-way).</summary>
+    private static async Task<bool> TryReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken token)
+    {
+        while (buffer.Length > 0)
+        {
+            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, token).ConfigureAwait(false);
+            if (n == 0)
+            {
+                return false;
+            }
+
+            buffer = buffer[n..];
+        }
+
+        return true;
+    }
+
+    private void Track(Task task)
+    {
+        lock (_tasksLock)
+        {
+            _inFlight.Add(task);
+        }
+
+        _ = task.ContinueWith(
+            t =>
+            {
+                lock (_tasksLock)
+                {
+                    _inFlight.Remove(t);
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+}

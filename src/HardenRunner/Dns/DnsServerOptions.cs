@@ -1,0 +1,45 @@
+using System.Net;
+using System.Net.Sockets;
+using HardenRunner.Linux;
+
+namespace HardenRunner.Dns;
+
+/// <summary>How the DNS server listens, where it forwards, and its limits.</summary>
+public sealed record DnsServerOptions
+{
+    /// <summary>
+    /// Where to listen, UDP and TCP on each. Bind specific addresses (127.0.0.1:53, [::1]:53, a bridge address): replies
+    /// leave from the address the socket is bound to. Port 0 picks one free port shared by all endpoints (tests).
+    /// </summary>
+    public required IReadOnlyList<IPEndPoint> ListenEndpoints { get; init; }
+
+    /// <summary>The real upstream resolvers (see <see cref="UpstreamResolverDiscovery"/>), tried in order.</summary>
+    public required IReadOnlyList<IPEndPoint> Upstreams { get; init; }
+
+    /// <summary>
+    /// Called on every upstream socket before it connects. The default sets SO_MARK (<see cref="SocketMark.Apply"/>):
+    /// without the mark the firewall would redirect the server's own queries back to itself. If it throws, the query fails.
+    /// </summary>
+    public Action<Socket>? ConfigureUpstreamSocket { get; init; } = SocketMark.Apply;
+
+    /// <summary>How long one upstream attempt (one server, one transport) may take.</summary>
+    public TimeSpan UpstreamAttemptTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a query may take in all before the client gets SERVFAIL.</summary>
+    public TimeSpan QueryTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Queries being forwarded at once; UDP queries beyond it are dropped (and counted), clients retry.</summary>
+    public int MaxInFlight { get; init; } = 512;
+
+    /// <summary>Open client TCP connections; more are closed at once.</summary>
+    public int MaxTcpConnections { get; init; } = 128;
+
+    /// <summary>How long a client TCP connection may sit idle (or take to send one message).</summary>
+    public TimeSpan TcpIdleTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The shortest time an allowed name's address stays in the firewall's allow sets (TTL 0 answers exist).</summary>
+    public TimeSpan MinAllowTtl { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The longest; answer TTLs given to clients are capped to it too, so no client caches an address longer than it is allowed.</summary>
+    public TimeSpan MaxAllowTtl { get; init; } = TimeSpan.FromHours(1);
+}
