@@ -38,6 +38,11 @@ public static class Program
     internal static RootCommand BuildRoot(TextWriter stdout, TextWriter stderr)
     {
         var root = new RootCommand("HardenRunner: the firewall and flight recorder for CI jobs.");
+        foreach (var command in LifecycleCommands.Create(stdout, stderr))
+        {
+            root.Subcommands.Add(command);
+        }
+
         root.Subcommands.Add(PolicyCommands.Create(stdout, stderr));
         return root;
     }

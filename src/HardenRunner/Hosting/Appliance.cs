@@ -1,0 +1,247 @@
+using System.Globalization;
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using HardenRunner.Control;
+using HardenRunner.Dns;
+using HardenRunner.Events;
+using HardenRunner.Netfilter;
+using HardenRunner.Netfilter.Nflog;
+using HardenRunner.Policy;
+using HardenRunner.Policy.Model;
+
+namespace HardenRunner.Hosting;
+
+/// <summary>
+/// Runs the appliance: loads the policy, starts the DNS server, applies the firewall, points the resolver at the
+/// appliance, opens the control socket, and on stop undoes all of it and writes the summary. In block mode any
+/// failure before enforcement is in place leaves nothing open: the table (once applied) stays until stop removes
+/// it, and a component that fails to start makes the run exit non-zero with the reason.
+/// </summary>
+public static class Appliance
+{
+    public const string SummaryFileName = "summary.md";
+    public const string EventsFileName = "events.jsonl";
+
+    /// <summary>The proxy ports the firewall redirects TCP 80/443 to; until the proxy listens there, those flows are refused (fail-closed).</summary>
+    public const int HttpProxyPort = 15080;
+    public const int HttpsProxyPort = 15443;
+
+    public static async Task<int> RunAsync(ApplianceOptions options, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+
+        // 1. the policy: an invalid one is an error, never an empty allow-list
+        var load = PolicyResolution.Load(options, Environment.GetEnvironmentVariable, Directory.GetCurrentDirectory());
+        foreach (var d in load.Diagnostics)
+        {
+            stderr.WriteLine(d.ToString());
+        }
+
+        if (!load.Success)
+        {
+            stderr.WriteLine("harden-runner: refusing to start: the policy is invalid (see above); nothing was changed.");
+            return 2;
+        }
+
+        var policy = load.Policy!;
+        if (!Environment.IsPrivilegedProcess)
+        {
+            stderr.WriteLine("harden-runner: the appliance needs root (CAP_NET_ADMIN) to install its firewall; run it with sudo.");
+            return 1;
+        }
+
+        Directory.CreateDirectory(options.StateDir);
+        File.SetUnixFileMode(options.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var resolver = new ResolverConfig(options.ResolvConfPath, Path.Combine(options.StateDir, "resolv.conf.orig"));
+        if (resolver.HasBackup)
+        {
+            // a previous run died before it could restore the resolver; restore it before reading the upstreams
+            resolver.Restore();
+            stderr.WriteLine($"harden-runner: restored {options.ResolvConfPath} left by a previous run that did not stop cleanly");
+        }
+
+        IReadOnlyList<IPEndPoint> upstreams;
+        try
+        {
+            upstreams = options.UpstreamDns is { } u
+                ? (UpstreamResolverDiscovery.TryParseUpstreams(u, out var parsed, out var error) ? parsed : throw new UpstreamDiscoveryException("--upstream-dns: " + error))
+                : UpstreamResolverDiscovery.Discover(path => File.Exists(path) ? File.ReadAllText(path) : null);
+        }
+        catch (UpstreamDiscoveryException ex)
+        {
+            stderr.WriteLine($"harden-runner: {ex.Message}");
+            return options.UpstreamDns is null ? 1 : 2;
+        }
+
+        var runId = NewRunId();
+        var started = DateTimeOffset.UtcNow;
+        var tally = new RunTally();
+        await using var jsonl = new JsonlEventSink(Path.Combine(options.StateDir, EventsFileName), runId);
+        var events = new CompositeEventSink(jsonl, tally);
+
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stopping.Cancel(); });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stopping.Cancel(); });
+
+        var engine = new PolicyEngine(policy);
+        var mode = policy.EgressPolicy;
+        using var nft = new LibNftables();
+        Firewall? firewall = null;
+        DnsServer? dns = null;
+        NflogReader? nflog = null;
+        ControlServer? control = null;
+        var ready = false;
+        var exitCode = 0;
+        try
+        {
+            // 2. DNS first, so that the redirect the firewall installs lands on a listening server
+            var fwOptions = FirewallOptions.FromPolicy(policy, options.DnsPort, HttpProxyPort, HttpsProxyPort, [.. upstreams.Select(e => e.Address).Distinct()]);
+            firewall = new Firewall(fwOptions, nft, events);
+            dns = new DnsServer(
+                new DnsServerOptions
+                {
+                    ListenEndpoints = [new IPEndPoint(IPAddress.Loopback, options.DnsPort), new IPEndPoint(IPAddress.IPv6Loopback, options.DnsPort)],
+                    Upstreams = upstreams,
+                },
+                engine,
+                new FirewallAddressSink(firewall),
+                events);
+            await dns.StartAsync(stopping.Token).ConfigureAwait(false);
+
+            // 3. NFLOG before the table, so the first denied flow is already seen
+            nflog = NflogReader.Start(fwOptions.NflogGroup, events);
+
+            // 4. the table: from here on, block mode is enforced whatever happens to this process
+            await firewall.ApplyAsync(stopping.Token).ConfigureAwait(false);
+
+            // 5. the resolver points at the appliance (the redirect covers every other resolver too)
+            resolver.Apply("127.0.0.1");
+
+            control = new ControlServer(Path.Combine(options.StateDir, ControlClient.SocketFileName), (command, _) => Task.FromResult(command switch
+            {
+                "status" => Status(runId, mode, started, options, tally, jsonl, ready),
+                "stop" => StopRequested(stopping),
+                _ => JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = $"unknown command '{command}'" }),
+            }));
+
+            ready = true;
+            if (options.ReadyFile is not null)
+            {
+                await File.WriteAllTextAsync(options.ReadyFile, runId + "\n", CancellationToken.None).ConfigureAwait(false);
+            }
+
+            stdout.WriteLine($"harden-runner: enforcing in {(mode == EgressMode.Block ? "block" : "audit")} mode (run {runId}, policy {policy.Source}, state {options.StateDir}, upstream DNS {string.Join(", ", upstreams)})");
+            await stdout.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            stdout.WriteLine("harden-runner: stopping");
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
+        {
+            stderr.WriteLine($"harden-runner: {(ready ? "failed" : "could not start")}: {ex.Message}");
+            exitCode = 1;
+            if (!ready && mode == EgressMode.Block)
+            {
+                stderr.WriteLine("harden-runner: block mode: the firewall table (if it was applied) stays in place, so egress remains closed; run 'harden-runner run' again or remove table 'inet harden_runner' by hand.");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            stderr.WriteLine("harden-runner: stopped before enforcement was in place");
+            exitCode = 1;
+        }
+        finally
+        {
+            if (control is not null)
+            {
+                await control.DisposeAsync().ConfigureAwait(false);
+            }
+
+            // undo: in block mode after a failed start the table stays (fail-closed); otherwise remove it
+            var removeTable = ready || mode == EgressMode.Audit;
+            TryStep(stderr, "restore the resolver configuration", resolver.Restore);
+            if (firewall is not null)
+            {
+                if (removeTable)
+                {
+                    await TryStepAsync(stderr, "remove the firewall table", () => firewall.RemoveAsync(CancellationToken.None)).ConfigureAwait(false);
+                }
+
+                await firewall.DisposeAsync().ConfigureAwait(false);
+            }
+
+            nflog?.Dispose();
+
+            if (dns is not null)
+            {
+                await dns.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        await jsonl.DisposeAsync().ConfigureAwait(false);
+        var summary = RunSummary.Render(runId, mode, started, DateTimeOffset.UtcNow, tally, jsonl.Dropped);
+        await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), summary, CancellationToken.None).ConfigureAwait(false);
+        return exitCode;
+    }
+
+    private static string StopRequested(CancellationTokenSource stopping)
+    {
+        // answer first, then stop: the client waits for the control socket to disappear
+        _ = Task.Run(async () =>
+        {
+            await Task.Delay(50).ConfigureAwait(false);
+            await stopping.CancelAsync().ConfigureAwait(false);
+        });
+        return "{\"stopping\":true}";
+    }
+
+    private static string Status(string runId, EgressMode mode, DateTimeOffset started, ApplianceOptions options, RunTally tally, JsonlEventSink jsonl, bool ready) =>
+        JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["ready"] = ready,
+            ["pid"] = Environment.ProcessId,
+            ["runId"] = runId,
+            ["mode"] = mode == EgressMode.Block ? "block" : "audit",
+            ["startedAt"] = started.ToString("O", CultureInfo.InvariantCulture),
+            ["stateDir"] = options.StateDir,
+            ["dnsPort"] = options.DnsPort,
+            ["events"] = tally.Events,
+            ["eventsDropped"] = jsonl.Dropped,
+        });
+
+    private static string NewRunId() =>
+        DateTimeOffset.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3));
+
+    private static void TryStep(TextWriter stderr, string what, Action step)
+    {
+        try
+        {
+            step();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            stderr.WriteLine($"harden-runner: could not {what}: {ex.Message}");
+        }
+    }
+
+    private static async Task TryStepAsync(TextWriter stderr, string what, Func<Task> step)
+    {
+        try
+        {
+            await step().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            stderr.WriteLine($"harden-runner: could not {what}: {ex.Message}");
+        }
+    }
+}

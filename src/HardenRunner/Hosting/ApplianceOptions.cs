@@ -1,0 +1,58 @@
+using HardenRunner.Policy.Model;
+
+namespace HardenRunner.Hosting;
+
+/// <summary>The options of <c>harden-runner run/start</c> (DESIGN §3).</summary>
+public sealed record ApplianceOptions
+{
+    public const string DefaultStateDir = "/var/lib/harden-runner";
+
+    /// <summary>Where the DNS server listens (loopback); the firewall redirects every port-53 packet here.</summary>
+    public const int DefaultDnsPort = 53530;
+
+    public string? PolicyPath { get; init; }
+
+    public EgressMode? EgressOverride { get; init; }
+
+    public string? AllowedEndpoints { get; init; }
+
+    public string? Workspace { get; init; }
+
+    public string StateDir { get; init; } = DefaultStateDir;
+
+    public string? UpstreamDns { get; init; }
+
+    public string? UpstreamCa { get; init; }
+
+    public string? ReadyFile { get; init; }
+
+    public int DnsPort { get; init; } = DefaultDnsPort;
+
+    public string ResolvConfPath { get; init; } = "/etc/resolv.conf";
+
+    /// <summary>
+    /// The policy file to use: <c>--policy</c>, else <c>$GITHUB_WORKSPACE/.harden/policy.yml</c>, else
+    /// <c>./.harden/policy.yml</c> when present; null means the embedded default (audit, nothing allowed).
+    /// </summary>
+    public string? ResolvePolicyPath(Func<string, string?> env, string currentDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        if (PolicyPath is not null)
+        {
+            return PolicyPath;
+        }
+
+        var workspace = Workspace ?? env("GITHUB_WORKSPACE");
+        if (!string.IsNullOrEmpty(workspace))
+        {
+            var candidate = Path.Combine(workspace, ".harden", "policy.yml");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        var local = Path.Combine(currentDirectory, ".harden", "policy.yml");
+        return File.Exists(local) ? local : null;
+    }
+}

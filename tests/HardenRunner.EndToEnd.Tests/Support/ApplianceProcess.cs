@@ -1,0 +1,144 @@
+using System.Text.Json;
+using HardenRunner.Lab;
+using TestLab = HardenRunner.Lab.Lab;
+
+namespace HardenRunner.EndToEnd.Tests.Support;
+
+/// <summary>The real <c>harden-runner</c> executable running inside a lab's runner namespaces.</summary>
+internal sealed class ApplianceProcess : IAsyncDisposable
+{
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(45);
+
+    private ApplianceProcess(TestLab lab, LabProcess process, string directory)
+    {
+        Lab = lab;
+        Process = process;
+        Directory = directory;
+    }
+
+    public TestLab Lab { get; }
+
+    public LabProcess Process { get; }
+
+    public string Directory { get; }
+
+    public string StateDir => Path.Combine(Directory, "state");
+
+    public string PolicyPath => Path.Combine(Directory, "policy.yml");
+
+    public string EventsPath => Path.Combine(StateDir, "events.jsonl");
+
+    /// <summary>Writes the policy and starts <c>harden-runner run</c>; returns once the ready file exists.</summary>
+    public static async Task<ApplianceProcess> StartAsync(TestLab lab, string policyYaml, params string[] extraArgs)
+    {
+        var dir = Path.Combine(lab.WorkDirectory, "appliance-" + Guid.NewGuid().ToString("N")[..8]);
+        System.IO.Directory.CreateDirectory(dir);
+        await File.WriteAllTextAsync(Path.Combine(dir, "policy.yml"), policyYaml);
+        var ready = Path.Combine(dir, "ready");
+        var process = lab.StartInRunner(
+            "dotnet",
+            [HardenRunnerBinary.Path, "run", "--policy", Path.Combine(dir, "policy.yml"), "--state-dir", Path.Combine(dir, "state"), "--ready-file", ready, .. extraArgs]);
+        var appliance = new ApplianceProcess(lab, process, dir);
+        var deadline = DateTime.UtcNow + ReadyTimeout;
+        while (!File.Exists(ready))
+        {
+            if (process.HasExited || DateTime.UtcNow > deadline)
+            {
+                var result = await process.WaitAsync(TimeSpan.FromSeconds(5));
+                throw new InvalidOperationException($"the appliance did not become ready:\n{result}");
+            }
+
+            await Task.Delay(50);
+        }
+
+        return appliance;
+    }
+
+    /// <summary>Every event written so far (events.jsonl).</summary>
+    public IReadOnlyList<JsonElement> Events()
+    {
+        if (!File.Exists(EventsPath))
+        {
+            return [];
+        }
+
+        using var stream = new FileStream(EventsPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        var list = new List<JsonElement>();
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Length > 0)
+            {
+                list.Add(JsonDocument.Parse(line).RootElement.Clone());
+            }
+        }
+
+        return list;
+    }
+
+    /// <summary>Waits until an event matches; fails listing what arrived.</summary>
+    public async Task<JsonElement> WaitForEventAsync(Func<JsonElement, bool> predicate, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var events = Events();
+            foreach (var e in events)
+            {
+                if (predicate(e))
+                {
+                    return e;
+                }
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("no matching event; events so far:\n" + string.Join('\n', events.TakeLast(40).Select(e => e.GetRawText())));
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>SIGTERM and wait: the clean stop.</summary>
+    public async Task<LabProcessResult> StopAsync()
+    {
+        Process.Terminate();
+        return await Process.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!Process.HasExited)
+        {
+            await StopAsync();
+        }
+
+        await Process.DisposeAsync();
+    }
+}
+
+/// <summary>Finds the built harden-runner.dll (the test project builds it, without referencing it).</summary>
+internal static class HardenRunnerBinary
+{
+    public static string Path { get; } = Find();
+
+    private static string Find()
+    {
+        var testDir = AppContext.BaseDirectory; // …/tests/HardenRunner.EndToEnd.Tests/bin/<Configuration>/net10.0/
+        var configuration = new DirectoryInfo(testDir).Parent!.Name;
+        var dir = new DirectoryInfo(testDir);
+        while (dir is not null && !File.Exists(System.IO.Path.Combine(dir.FullName, "HardenRunner.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        if (dir is null)
+        {
+            throw new InvalidOperationException("cannot find the repository root (HardenRunner.sln) above " + testDir);
+        }
+
+        var dll = System.IO.Path.Combine(dir.FullName, "src", "HardenRunner.Cli", "bin", configuration, "net10.0", "harden-runner.dll");
+        return File.Exists(dll) ? dll : throw new InvalidOperationException($"{dll} is missing; build the solution first");
+    }
+}
