@@ -22,8 +22,8 @@ internal enum PacketAction
 
 /// <summary>
 /// The DNS server's logic, independent of sockets: parse, decide by policy, answer locally (malformed, unsupported,
-/// denied in block mode) or forward; for forwarded answers strip ECH, cap TTLs, put the addresses of allowed names
-/// into the allow sets (awaited) and publish one event per query.
+/// denied in block mode, allowed and cached) or forward; for forwarded answers strip ECH, cap TTLs, put the addresses
+/// of allowed names into the allow sets (awaited), cache the answer, and publish one event per query.
 /// </summary>
 internal sealed class DnsQueryHandler
 {
@@ -38,11 +38,15 @@ internal sealed class DnsQueryHandler
     private readonly DnsCounters _counters;
     private readonly DnsServerOptions _options;
     private readonly TimeProvider _time;
+    private readonly DnsResponseCache? _cache;
     private readonly ILogger? _logger;
     private long _lastUpstreamWarning;
 
     public DnsQueryHandler(DnsServerOptions options, PolicyEngine policy, UpstreamForwarder forwarder, IResolvedAddressSink sink, IEventSink events, DnsCounters counters, TimeProvider time, ILogger? logger)
     {
+        _cache = options.ResponseCacheEntries > 0
+            ? new DnsResponseCache(options.ResponseCacheEntries, options.ResponseCacheBytes, options.MaxAllowTtl, options.NegativeCacheTtl, time)
+            : null;
         _options = options;
         _policy = policy;
         _forwarder = forwarder;
@@ -53,8 +57,14 @@ internal sealed class DnsQueryHandler
         _logger = logger;
     }
 
-    /// <summary>Reads a packet and handles everything that needs no upstream. Never throws for any input.</summary>
-    public PacketAction Classify(ReadOnlySpan<byte> packet, out byte[]? response, out DnsQuery query, out Verdict verdict)
+    /// <summary>The response cache (null when disabled).</summary>
+    internal DnsResponseCache? Cache => _cache;
+
+    /// <summary>
+    /// Reads a packet and handles everything that needs no upstream, including allowed names answered from the cache
+    /// whose addresses are still allowed long enough. Never throws for any input.
+    /// </summary>
+    public PacketAction Classify(ReadOnlySpan<byte> packet, bool tcp, out byte[]? response, out DnsQuery query, out Verdict verdict)
     {
         response = null;
         verdict = default;
@@ -93,6 +103,18 @@ internal sealed class DnsQueryHandler
             return PacketAction.Respond;
         }
 
+        if (verdict.IsAllowed && _cache is not null && DnsCacheKey.TryCreate(packet, query, tcp, out var key))
+        {
+            var now = _cache.Now;
+            if (_cache.Get(key, now) is { } cached && cached.AllowsLongEnough(now, _options.MinAllowTtl))
+            {
+                Interlocked.Increment(ref _counters.CacheHits);
+                Publish(query, verdict, NetworkEvent.Passed);
+                response = FromCache(packet, query, cached, tcp, now);
+                return PacketAction.Respond;
+            }
+        }
+
         return PacketAction.Forward;
     }
 
@@ -102,8 +124,16 @@ internal sealed class DnsQueryHandler
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(serverStopping);
         deadline.CancelAfter(_options.QueryTimeout);
         var block = _policy.Mode == EgressMode.Block;
+        var key = default(DnsCacheKey);
+        var cacheable = verdict.IsAllowed && _cache is not null && DnsCacheKey.TryCreate(packet, query, tcp, out key);
         try
         {
+            if (cacheable && _cache!.Get(key, _cache.Now) is { } cached)
+            {
+                // cached, but an address must be allowed again first (or another query stored it meanwhile)
+                return await FromCacheRenewingAsync(packet, query, verdict, cached, tcp, deadline.Token).ConfigureAwait(false);
+            }
+
             var reply = await _forwarder.ForwardAsync(packet, query.QuestionEnd, tcp, deadline.Token).ConfigureAwait(false);
             if (!reply.Succeeded)
             {
@@ -130,10 +160,24 @@ internal sealed class DnsQueryHandler
                 Interlocked.Increment(ref _counters.EchStripped);
             }
 
-            if (verdict.IsAllowed && rewritten.Addresses.Count > 0 && !await AllowAddressesAsync(query, rewritten.Addresses, deadline.Token).ConfigureAwait(false) && block)
+            if (verdict.IsAllowed)
             {
-                Publish(query, verdict, NetworkEvent.Blocked);
-                return DnsResponses.FromQuery(packet, query, DnsWire.RcodeServFail);
+                var allowedFrom = _cache?.Now ?? default;
+                var targets = AllowTargets(rewritten.Addresses);
+                var grants = rewritten.Addresses.Count > 0 ? _policy.GetGrants(query.Name) : [];
+                if (!await AllowAsync(query.Name, grants, targets, deadline.Token).ConfigureAwait(false))
+                {
+                    if (block)
+                    {
+                        Publish(query, verdict, NetworkEvent.Blocked);
+                        return DnsResponses.FromQuery(packet, query, DnsWire.RcodeServFail);
+                    }
+                }
+                else if (cacheable)
+                {
+                    // only after the firewall took every address: a hit must never serve an address that is not allowed
+                    _cache!.Add(key, rewritten.Message, targets, grants, allowedFrom);
+                }
             }
 
             Publish(query, verdict, NetworkEvent.Passed);
@@ -150,22 +194,70 @@ internal sealed class DnsQueryHandler
         }
     }
 
-    private async Task<bool> AllowAddressesAsync(DnsQuery query, IReadOnlyList<ResolvedAddress> addresses, CancellationToken cancellationToken)
+    /// <summary>
+    /// Answers from a cached entry after renewing the allows that would end before the served TTL or the floor (the
+    /// sink is awaited, as for a forwarded answer). In block mode a failed renewal is SERVFAIL.
+    /// </summary>
+    private async Task<byte[]> FromCacheRenewingAsync(byte[] packet, DnsQuery query, Verdict verdict, CachedResponse cached, bool tcp, CancellationToken cancellationToken)
     {
-        var grants = _policy.GetGrants(query.Name);
+        var now = _cache!.Now;
+        var renewals = cached.Renewals(now, _options.MinAllowTtl, _options.MaxAllowTtl);
+        if (renewals.Count > 0)
+        {
+            var targets = renewals.ConvertAll(r => (r.Address.Address, r.Address.Ttl, r.Ttl));
+            if (await AllowAsync(query.Name, cached.Grants, targets, cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var r in renewals)
+                {
+                    r.Address.Extend(now + r.Ttl);
+                }
+            }
+            else if (_policy.Mode == EgressMode.Block)
+            {
+                Publish(query, verdict, NetworkEvent.Blocked);
+                return DnsResponses.FromQuery(packet, query, DnsWire.RcodeServFail);
+            }
+        }
+
+        Interlocked.Increment(ref _counters.CacheHits);
+        Publish(query, verdict, NetworkEvent.Passed);
+        return FromCache(packet, query, cached, tcp, _cache.Now);
+    }
+
+    /// <summary>The cached answer for this client; a header-only TC answer when it does not fit the client's UDP limit (as uncached).</summary>
+    private static byte[] FromCache(ReadOnlySpan<byte> packet, in DnsQuery query, CachedResponse cached, bool tcp, TimeSpan now) =>
+        !tcp && cached.Length > query.ClientUdpLimit
+            ? DnsResponses.FromQuery(packet, query, cached.Rcode, truncated: true)
+            : cached.For(packet, query.QuestionEnd, now);
+
+    /// <summary>The addresses of an answer that go into the allow sets (mapped IPv4 as IPv4), with the TTL the client is served and the allow TTL (clamped).</summary>
+    private List<(IPAddress Address, uint Ttl, TimeSpan AllowFor)> AllowTargets(IReadOnlyList<ResolvedAddress> addresses)
+    {
+        var targets = new List<(IPAddress, uint, TimeSpan)>(addresses.Count);
+        var maxTtl = (uint)_options.MaxAllowTtl.TotalSeconds;
+        foreach (var a in addresses)
+        {
+            var address = a.Address.IsIPv4MappedToIPv6 ? a.Address.MapToIPv4() : a.Address;
+            if (!IsWorthAllowing(address))
+            {
+                continue;
+            }
+
+            var ttl = TimeSpan.FromSeconds(a.Ttl);
+            ttl = ttl < _options.MinAllowTtl ? _options.MinAllowTtl : ttl > _options.MaxAllowTtl ? _options.MaxAllowTtl : ttl;
+            targets.Add((address, Math.Min(a.Ttl, maxTtl), ttl));
+        }
+
+        return targets;
+    }
+
+    private async Task<bool> AllowAsync(string name, IReadOnlyList<PortGrant> grants, List<(IPAddress Address, uint Ttl, TimeSpan AllowFor)> targets, CancellationToken cancellationToken)
+    {
         try
         {
-            foreach (var a in addresses)
+            foreach (var t in targets)
             {
-                var address = a.Address.IsIPv4MappedToIPv6 ? a.Address.MapToIPv4() : a.Address;
-                if (!IsWorthAllowing(address))
-                {
-                    continue;
-                }
-
-                var ttl = TimeSpan.FromSeconds(a.Ttl);
-                ttl = ttl < _options.MinAllowTtl ? _options.MinAllowTtl : ttl > _options.MaxAllowTtl ? _options.MaxAllowTtl : ttl;
-                await _sink.AddAsync(address, grants, ttl, cancellationToken).ConfigureAwait(false);
+                await _sink.AddAsync(t.Address, grants, t.AllowFor, cancellationToken).ConfigureAwait(false);
             }
 
             return true;
@@ -173,7 +265,7 @@ internal sealed class DnsQueryHandler
         catch (Exception e) when (e is not OperationCanceledException)
         {
             Interlocked.Increment(ref _counters.SinkFailures);
-            _logger?.LogWarning(e, "could not allow the addresses of {Name} in the firewall", query.Name);
+            _logger?.LogWarning(e, "could not allow the addresses of {Name} in the firewall", name);
             return false;
         }
     }

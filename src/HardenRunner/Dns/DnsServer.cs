@@ -53,6 +53,9 @@ public sealed class DnsServer : IAsyncDisposable
 
     public DnsServerStats Stats => _counters.Snapshot();
 
+    /// <summary>Responses in the cache now (expired ones included until they are next looked up or evicted).</summary>
+    public int CachedResponses => _handler.Cache?.Count ?? 0;
+
     /// <summary>Binds every endpoint (UDP and TCP) and starts serving. Throws when a socket cannot be bound.</summary>
     public Task StartAsync(CancellationToken cancellationToken = default)
     {
@@ -207,7 +210,7 @@ public sealed class DnsServer : IAsyncDisposable
 
     private async Task HandleDatagramAsync(Socket socket, ReadOnlyMemory<byte> packet, EndPoint client, CancellationToken token)
     {
-        var action = _handler.Classify(packet.Span, out var response, out var query, out var verdict);
+        var action = _handler.Classify(packet.Span, tcp: false, out var response, out var query, out var verdict);
         if (action == PacketAction.Respond)
         {
             await SendDatagramAsync(socket, response!, client, token).ConfigureAwait(false);
@@ -326,7 +329,7 @@ public sealed class DnsServer : IAsyncDisposable
                     }
                 }
 
-                var action = _handler.Classify(packet, out var response, out var query, out var verdict);
+                var action = _handler.Classify(packet, tcp: true, out var response, out var query, out var verdict);
                 if (action == PacketAction.Drop)
                 {
                     return;

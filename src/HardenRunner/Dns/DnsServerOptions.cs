@@ -42,4 +42,16 @@ public sealed record DnsServerOptions
 
     /// <summary>The longest; answer TTLs given to clients are capped to it too, so no client caches an address longer than it is allowed.</summary>
     public TimeSpan MaxAllowTtl { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Responses cached for allowed names (0 turns the cache off). When full, the oldest stored entry goes. Denied
+    /// names are never cached: each of their queries is decided and recorded, and forwarded in audit mode.
+    /// </summary>
+    public int ResponseCacheEntries { get; init; } = 10_000;
+
+    /// <summary>The cache's byte budget (responses larger than 16 KiB are never cached).</summary>
+    public long ResponseCacheBytes { get; init; } = 32 * 1024 * 1024;
+
+    /// <summary>The longest a negative answer (NXDOMAIN, NODATA) is cached, whatever its SOA says (RFC 2308: min of SOA TTL and MINIMUM).</summary>
+    public TimeSpan NegativeCacheTtl { get; init; } = TimeSpan.FromSeconds(60);
 }

@@ -21,7 +21,11 @@ public sealed record DnsServerStats(
     long UpstreamFailures,
     long Overloaded,
     long SinkFailures,
-    long EchStripped);
+    long EchStripped)
+{
+    /// <summary>Queries answered from the response cache (each is also counted in <see cref="Queries"/> and <see cref="Allowed"/>).</summary>
+    public long CacheHits { get; init; }
+}
 
 /// <summary>The live counters behind <see cref="DnsServerStats"/>.</summary>
 internal sealed class DnsCounters
@@ -36,6 +40,7 @@ internal sealed class DnsCounters
     public long Overloaded;
     public long SinkFailures;
     public long EchStripped;
+    public long CacheHits;
 
     public DnsServerStats Snapshot() => new(
         Interlocked.Read(ref Packets),
@@ -47,5 +52,8 @@ internal sealed class DnsCounters
         Interlocked.Read(ref UpstreamFailures),
         Interlocked.Read(ref Overloaded),
         Interlocked.Read(ref SinkFailures),
-        Interlocked.Read(ref EchStripped));
+        Interlocked.Read(ref EchStripped))
+    {
+        CacheHits = Interlocked.Read(ref CacheHits),
+    };
 }
