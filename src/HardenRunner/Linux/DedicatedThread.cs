@@ -52,13 +52,20 @@ public sealed class DedicatedThread : IDisposable
 
     public void Dispose()
     {
-        _work.CompleteAdding();
+        try
+        {
+            _work.CompleteAdding();
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+
         if (Thread.CurrentThread != _thread)
         {
             _thread.Join();
+            _work.Dispose();
         }
-
-        _work.Dispose();
     }
 
     private void Run()

@@ -88,7 +88,7 @@ public sealed class FirewallBlockModeTests
         await Task.Delay(300);
         Assert.DoesNotContain(peer.Arrivals, a => a.Payload is "udp-other-port" or "udp-on-tcp-port");
         Assert.DoesNotContain(peer.Arrivals, a => a.LocalPort == 8081);
-        Assert.Equal(2, peer.Arrivals.Count(a => a.LocalPort == 8080 && a.Transport == "tcp"));
+        Assert.Equal(2, await peer.CountAsync(a => a.LocalPort == 8080 && a.Transport == "tcp", 2, FirewallLab.Open));
     }
 
     [SkippableFact]
@@ -187,7 +187,7 @@ public sealed class FirewallBlockModeTests
             Assert.NotNull(await peer.WaitForAsync(a => a.Payload == "marked-dns-" + address, FirewallLab.Open));
         }
 
-        Assert.Equal(2, peer.Arrivals.Count(a => a.LocalPort == 443));
+        Assert.Equal(2, await peer.CountAsync(a => a.LocalPort == 443, 2, FirewallLab.Open));
         Assert.Empty(local.Arrivals);
         Assert.Empty(lab.Sink.Events.OfType<NetworkEvent>());
     }
@@ -211,7 +211,7 @@ public sealed class FirewallBlockModeTests
             Assert.Equal(ConnectOutcome.Connected, await NetClient.ConnectAsync(lab.Runner, address, 53, FirewallLab.Open));
         }
 
-        Assert.Equal(2, dns.Arrivals.Count(a => a.Transport == "tcp"));
+        Assert.Equal(2, await dns.CountAsync(a => a.Transport == "tcp", 2, FirewallLab.Open));
         Assert.Empty(peer.Arrivals);
     }
 
@@ -229,7 +229,7 @@ public sealed class FirewallBlockModeTests
             Assert.Equal(ConnectOutcome.Refused, await NetClient.ConnectAsync(lab.Runner, address, 80, FirewallLab.Open));
         }
 
-        Assert.Equal(2, proxy.Arrivals.Count);
+        Assert.Equal(2, await proxy.CountAsync(_ => true, 2, FirewallLab.Open));
         Assert.Empty(peer.Arrivals);
     }
 

@@ -57,6 +57,22 @@ public sealed class NetListener : IDisposable
         }
     }
 
+    /// <summary>How many arrivals match once <paramref name="expected"/> have (or <paramref name="timeout"/> passed).</summary>
+    public async Task<int> CountAsync(Func<Arrival, bool> match, int expected, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var n = _arrivals.Count(match);
+            if (n >= expected || DateTime.UtcNow >= deadline)
+            {
+                return n;
+            }
+
+            await Task.Delay(25);
+        }
+    }
+
     public void Dispose()
     {
         _stop.Cancel();

@@ -20,6 +20,7 @@ public sealed class NflogReader : IDisposable
     private long _lost;
     private long _overruns;
     private long _malformed;
+    private long _handlerErrors;
     private uint? _lastSequence;
 
     private NflogReader(ushort group, DeniedFlowPublisher publisher, string? networkNamespace)
@@ -42,6 +43,9 @@ public sealed class NflogReader : IDisposable
     public long Overruns => Interlocked.Read(ref _overruns);
 
     public long Malformed => Interlocked.Read(ref _malformed);
+
+    /// <summary>Packets whose event could not be published (the sink threw); reading goes on.</summary>
+    public long HandlerErrors => Interlocked.Read(ref _handlerErrors);
 
     /// <summary>
     /// Binds the group and starts reading; throws when the group cannot be bound (e.g. it is taken).
@@ -145,6 +149,14 @@ public sealed class NflogReader : IDisposable
             _lastSequence = seq;
         }
 
-        _publisher.Handle(packet);
+        try
+        {
+            _publisher.Handle(packet);
+        }
+        catch (Exception)
+        {
+            // a failing sink must not stop the reader (it would silently lose every later flow)
+            Interlocked.Increment(ref _handlerErrors);
+        }
     }
 }
