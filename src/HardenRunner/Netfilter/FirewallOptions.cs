@@ -42,7 +42,7 @@ public sealed record FirewallOptions
     /// <summary>NFLOG group of logged (denied) flows. Groups are per network namespace.</summary>
     public ushort NflogGroup { get; init; } = 0x4852;
 
-    /// <summary>Interface names (a trailing <c>*</c> is a prefix match) of container bridges and veths.</summary>
+    /// <summary>Interface names (a trailing <c>*</c> is a prefix match) of container bridges; see <see cref="DefaultBridgeInterfaces"/>.</summary>
     public IReadOnlyList<string> BridgeInterfaces { get; init; } = DefaultBridgeInterfaces;
 
     /// <summary>Accept DHCP (udp 68→67) and DHCPv6 (udp 546→547) so a VM keeps its lease in block mode.</summary>

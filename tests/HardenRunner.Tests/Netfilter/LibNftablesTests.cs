@@ -39,6 +39,22 @@ public sealed class LibNftablesTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public void NflogReader_ATakenGroupIsAClearError()
+    {
+        Skip.If(NetnsFixture.Unavailable is not null, NetnsFixture.Unavailable);
+        using var net = NetnsFixture.Create();
+        using var first = HardenRunner.Netfilter.Nflog.NflogReader.Start(4242, new CapturingSink(), net.Runner);
+
+        var e = Assert.Throws<IOException>(() => HardenRunner.Netfilter.Nflog.NflogReader.Start(4242, new CapturingSink(), net.Runner));
+        Assert.Contains("NFLOG group 4242", e.Message);
+        Assert.Contains("another socket already reads this NFLOG group", e.Message);
+
+        // groups are per namespace: the same group in another namespace is free
+        using var other = NetnsFixture.Create();
+        using var second = HardenRunner.Netfilter.Nflog.NflogReader.Start(4242, new CapturingSink(), other.Runner);
+    }
+
+    [SkippableFact]
     public async Task Measure_ApplyAndAllowLatency()
     {
         Skip.If(NetnsFixture.Unavailable is not null, NetnsFixture.Unavailable);

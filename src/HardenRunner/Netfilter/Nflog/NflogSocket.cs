@@ -133,7 +133,9 @@ public sealed unsafe class NflogSocket : IDisposable
 
             if (error is { } errno)
             {
-                var hint = errno == 16 ? " (another process already reads this NFLOG group)" : "";
+                var hint = errno is 1 or 16
+                    ? " (another socket already reads this NFLOG group — a second appliance, ulogd — or the process lacks CAP_NET_ADMIN)"
+                    : "";
                 throw new IOException($"binding NFLOG group {group} failed: {LinuxInterop.ErrorText(errno)}{hint}");
             }
         }
