@@ -1,0 +1,248 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using HardenRunner.Lab;
+using TestLab = HardenRunner.Lab.Lab;
+
+namespace HardenRunner.LabBench;
+
+internal sealed record DnsScenarioOptions
+{
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(2);
+
+    public int Repetitions { get; init; } = 3;
+
+    public int Concurrency { get; init; } = 64;
+
+    public int Names { get; init; } = DnsQueries.DefaultNameCount;
+
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>
+/// DNS queries/s for allowed, cached names: the appliance (block mode, a policy allowing every name) against dnsmasq
+/// as the reference cache, both inside the same lab's runner namespace, both warmed, measured by the same bounded
+/// load client (<see cref="UdpLoadClient"/>) running in that namespace. Targets are measured in turn within each
+/// repetition, so drift hits all alike; the table shows medians.
+/// </summary>
+internal static class DnsScenario
+{
+    private const int DnsmasqPort = 5300; // not 53: the appliance's firewall redirects every port-53 packet to itself
+    private const int AppliancePort = 53530;
+    private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
+
+    public static async Task<int> RunAsync(DnsScenarioOptions o, TextWriter output)
+    {
+        if (!LabEnvironment.CanRun)
+        {
+            await Console.Error.WriteLineAsync("the dns scenario needs the lab: " + LabEnvironment.SkipReason).ConfigureAwait(false);
+            return 2;
+        }
+
+        var appliance = BuildOutput.HardenRunnerDll();
+        var self = typeof(DnsScenario).Assembly.Location;
+        var labOptions = new LabOptions();
+        for (var i = 0; i < o.Names; i++)
+        {
+            // long TTLs: no entry may expire during the run (both caches would then measure forwarding)
+            labOptions.DnsRecords.Add(new LabDnsRecord(DnsQueries.Name(i), "A", string.Create(CultureInfo.InvariantCulture, $"198.51.100.{100 + (i % 100)}"), 86400));
+        }
+
+        await using var lab = await TestLab.StartAsync(labOptions).ConfigureAwait(false);
+        var client = new ClientRunner(lab, self, o);
+
+        await output.WriteLineAsync($"lab {lab.Id}: starting dnsmasq on 127.0.0.1:{DnsmasqPort} and warming it").ConfigureAwait(false);
+        var dnsmasq = lab.StartInRunner("dnsmasq",
+        [
+            "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--server=" + lab.DnsV4,
+            "--listen-address=127.0.0.1", "--port=" + DnsmasqPort.ToString(CultureInfo.InvariantCulture), "--bind-interfaces",
+            "--cache-size=10000", "--log-facility=-", "--pid-file=" + Path.Combine(lab.WorkDirectory, "dnsmasq.pid"),
+        ]);
+        await client.WarmAsync($"127.0.0.1:{DnsmasqPort}", dnsmasq).ConfigureAwait(false);
+
+        await output.WriteLineAsync("starting the appliance (block mode) and warming it").ConfigureAwait(false);
+        var dir = Path.Combine(lab.WorkDirectory, "appliance");
+        Directory.CreateDirectory(dir);
+        var policy = new StringBuilder("egress-policy: block\nallowed-endpoints:\n");
+        foreach (var name in DnsQueries.Names(o.Names))
+        {
+            policy.Append("  - ").Append(name).Append(":443\n");
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(dir, "policy.yml"), policy.ToString()).ConfigureAwait(false);
+        var ready = Path.Combine(dir, "ready");
+        var state = Path.Combine(dir, "state");
+        var harden = lab.StartInRunner("dotnet", [appliance, "run", "--policy", Path.Combine(dir, "policy.yml"), "--state-dir", state, "--ready-file", ready, "--upstream-dns", lab.DnsV4.ToString()]);
+        var watch = Stopwatch.StartNew();
+        while (!File.Exists(ready))
+        {
+            if (harden.HasExited || watch.Elapsed > ReadyTimeout)
+            {
+                throw new InvalidOperationException("the appliance did not become ready:\n" + await harden.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false));
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+
+        await client.WarmAsync($"127.0.0.1:{AppliancePort}", harden).ConfigureAwait(false);
+        await client.WarmAsync("127.0.0.1:53", harden).ConfigureAwait(false); // the redirect reaches the same server and cache
+
+        (string Label, string Target)[] targets =
+        [
+            ("dnsmasq 2.90 (127.0.0.1:5300)", $"127.0.0.1:{DnsmasqPort}"),
+            ($"appliance direct (127.0.0.1:{AppliancePort})", $"127.0.0.1:{AppliancePort}"),
+            ("appliance via nft redirect (127.0.0.1:53)", "127.0.0.1:53"),
+        ];
+        var results = targets.ToDictionary(t => t.Target, _ => new List<LoadResult>());
+        for (var rep = 1; rep <= o.Repetitions; rep++)
+        {
+            foreach (var (label, target) in targets)
+            {
+                var r = await client.LoadAsync(target).ConfigureAwait(false);
+                results[target].Add(r);
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  run {rep} {label,-45} {r.QueriesPerSecond,10:F0} q/s  p50 {r.P50Ms:F3} ms  p99 {r.P99Ms:F3} ms  timeouts {r.Timeouts}  errors {r.Errors}  stale {r.Stale}")).ConfigureAwait(false);
+            }
+        }
+
+        harden.Terminate();
+        var stopped = await harden.WaitAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        var events = CountLines(Path.Combine(state, "events.jsonl"));
+        dnsmasq.Terminate();
+        await dnsmasq.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+
+        await output.WriteLineAsync().ConfigureAwait(false);
+        await output.WriteLineAsync(Machine.Describe(o)).ConfigureAwait(false);
+        await output.WriteLineAsync().ConfigureAwait(false);
+        await output.WriteLineAsync("| target | queries/s (median) | runs | p50 ms | p99 ms | timeouts | errors |").ConfigureAwait(false);
+        await output.WriteLineAsync("|---|---:|---|---:|---:|---:|---:|").ConfigureAwait(false);
+        foreach (var (label, target) in targets)
+        {
+            var runs = results[target];
+            await output.WriteLineAsync(string.Create(
+                CultureInfo.InvariantCulture,
+                $"| {label} | {Median(runs, r => r.QueriesPerSecond):F0} | {string.Join(" / ", runs.Select(r => r.QueriesPerSecond.ToString("F0", CultureInfo.InvariantCulture)))} | {Median(runs, r => r.P50Ms):F3} | {Median(runs, r => r.P99Ms):F3} | {runs.Sum(r => r.Timeouts)} | {runs.Sum(r => r.Errors)} |")).ConfigureAwait(false);
+        }
+
+        var reference = Median(results[targets[0].Target], r => r.QueriesPerSecond);
+        await output.WriteLineAsync().ConfigureAwait(false);
+        await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"ratio appliance/dnsmasq: direct {Median(results[targets[1].Target], r => r.QueriesPerSecond) / reference:F2}x, via redirect {Median(results[targets[2].Target], r => r.QueriesPerSecond) / reference:F2}x")).ConfigureAwait(false);
+        var answered = results[targets[1].Target].Concat(results[targets[2].Target]).Sum(r => r.Sent);
+        await output.WriteLineAsync($"appliance: exit {stopped.ExitCode}, {events} events written (one per query, warm-up included; the measured runs sent {answered})").ConfigureAwait(false);
+        return 0;
+    }
+
+    private static double Median(List<LoadResult> runs, Func<LoadResult, double> value)
+    {
+        var sorted = runs.Select(value).Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static long CountLines(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return 0;
+        }
+
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20);
+        var buffer = new byte[1 << 20];
+        long lines = 0;
+        int n;
+        while ((n = stream.Read(buffer)) > 0)
+        {
+            lines += buffer.AsSpan(0, n).Count((byte)'\n');
+        }
+
+        return lines;
+    }
+
+    /// <summary>Runs this program's client modes inside the lab's runner namespaces.</summary>
+    private sealed class ClientRunner(TestLab lab, string self, DnsScenarioOptions o)
+    {
+        private string[] Common(string target) =>
+        [
+            self, "--target", target,
+            "--names", o.Names.ToString(CultureInfo.InvariantCulture),
+            "--concurrency", o.Concurrency.ToString(CultureInfo.InvariantCulture),
+            "--timeout-ms", o.Timeout.TotalMilliseconds.ToString(CultureInfo.InvariantCulture),
+        ];
+
+        /// <summary>Asks every name until all are answered (the server may still be starting): bounded to 10 rounds.</summary>
+        public async Task WarmAsync(string target, LabProcess server)
+        {
+            WarmResult? last = null;
+            for (var round = 0; round < 10; round++)
+            {
+                if (server.HasExited)
+                {
+                    throw new InvalidOperationException($"the server for {target} exited:\n{server.StandardError}");
+                }
+
+                var args = Common(target);
+                var run = await lab.RunInRunnerAsync("dotnet", [args[0], "warm", .. args[1..]], TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+                last = run.Succeeded ? JsonSerializer.Deserialize(LastLine(run.StandardOutput), BenchJsonContext.Default.WarmResult) : null;
+                if (last is { Failed.Count: 0 })
+                {
+                    return;
+                }
+
+                await Task.Delay(500).ConfigureAwait(false);
+            }
+
+            throw new InvalidOperationException($"could not warm {target}: {(last is null ? "client failed" : string.Join(", ", last.Failed.Take(5)))}");
+        }
+
+        public async Task<LoadResult> LoadAsync(string target)
+        {
+            var args = Common(target);
+            var run = await lab.RunInRunnerAsync(
+                "dotnet",
+                [args[0], "udp-load", .. args[1..], "--duration", o.Duration.TotalSeconds.ToString(CultureInfo.InvariantCulture), "--warmup", o.Warmup.TotalSeconds.ToString(CultureInfo.InvariantCulture)],
+                o.Warmup + o.Duration + TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            if (!run.Succeeded)
+            {
+                throw new InvalidOperationException($"the load client failed against {target}:\n{run}");
+            }
+
+            return JsonSerializer.Deserialize(LastLine(run.StandardOutput), BenchJsonContext.Default.LoadResult)!;
+        }
+
+        private static string LastLine(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1];
+    }
+}
+
+/// <summary>Where the build put harden-runner.dll (the same configuration as this benchmark).</summary>
+internal static class BuildOutput
+{
+    public static string Configuration => new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
+
+    public static string HardenRunnerDll()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "HardenRunner.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        var dll = dir is null ? null : Path.Combine(dir.FullName, "src", "HardenRunner.Cli", "bin", Configuration, "net10.0", "harden-runner.dll");
+        return dll is not null && File.Exists(dll) ? dll : throw new InvalidOperationException($"harden-runner.dll ({Configuration}) is missing: build the solution first");
+    }
+}
+
+/// <summary>The machine and settings, for the results.</summary>
+internal static class Machine
+{
+    public static string Describe(DnsScenarioOptions o)
+    {
+        var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?";
+        var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "?";
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"machine: {cpu}, {Environment.ProcessorCount} cores, Linux {kernel}, {RuntimeInformation.FrameworkDescription}, build {BuildOutput.Configuration}\n" +
+            $"load: {o.Concurrency} outstanding UDP queries (A, no EDNS) over {o.Names} names, {o.Warmup.TotalSeconds:0.#} s warm-up + {o.Duration.TotalSeconds:0.#} s measured per run, {o.Repetitions} repetitions, timeout {o.Timeout.TotalMilliseconds:0} ms");
+    }
+}

@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using HardenRunner.LabBench;
+
+// harden-runner lab benchmarks (root; builds a network-namespace lab):
+//   dns       the appliance's DNS server vs dnsmasq, cached allowed names, queries/s (see docs/performance.md)
+// used by the scenarios inside the lab's runner namespace:
+//   udp-load  --target ADDR:PORT [--names N] [--concurrency N] [--duration S] [--warmup S] [--timeout-ms MS]
+//   warm      --target ADDR:PORT [--names N] [--timeout-ms MS]
+if (args.Length == 0 || args[0] is "-h" or "--help")
+{
+    Console.WriteLine("usage: HardenRunner.LabBench dns [--duration S] [--warmup S] [--repetitions N] [--concurrency N] [--names N] [--timeout-ms MS]");
+    return args.Length == 0 ? 2 : 0;
+}
+
+var options = Arguments.Parse(args.AsSpan(1));
+if (options is null)
+{
+    return 2;
+}
+
+switch (args[0])
+{
+    case "dns":
+        return await DnsScenario.RunAsync(
+            new DnsScenarioOptions
+            {
+                Duration = TimeSpan.FromSeconds(options.Number("duration", 10)),
+                Warmup = TimeSpan.FromSeconds(options.Number("warmup", 2)),
+                Repetitions = (int)options.Number("repetitions", 3),
+                Concurrency = (int)options.Number("concurrency", 64),
+                Names = (int)options.Number("names", DnsQueries.DefaultNameCount),
+                Timeout = TimeSpan.FromMilliseconds(options.Number("timeout-ms", 1000)),
+            },
+            Console.Out);
+
+    case "udp-load":
+    case "warm":
+        {
+            var target = IPEndPoint.Parse(options.Text("target") ?? throw new ArgumentException("--target ADDR:PORT is required"));
+            var client = new UdpLoadClient(
+                target,
+                DnsQueries.Names((int)options.Number("names", DnsQueries.DefaultNameCount)),
+                (int)options.Number("concurrency", 64),
+                TimeSpan.FromMilliseconds(options.Number("timeout-ms", 1000)));
+            Console.WriteLine(args[0] == "warm"
+                ? JsonSerializer.Serialize(client.Warm(), BenchJsonContext.Default.WarmResult)
+                : JsonSerializer.Serialize(client.Run(TimeSpan.FromSeconds(options.Number("warmup", 2)), TimeSpan.FromSeconds(options.Number("duration", 10))), BenchJsonContext.Default.LoadResult));
+            return 0;
+        }
+
+    default:
+        Console.Error.WriteLine($"unknown scenario '{args[0]}'");
+        return 2;
+}
+
+/// <summary>--name value pairs.</summary>
+internal sealed class Arguments
+{
+    private readonly Dictionary<string, string> _values = [];
+
+    public static Arguments? Parse(ReadOnlySpan<string> args)
+    {
+        var parsed = new Arguments();
+        for (var i = 0; i < args.Length; i += 2)
+        {
+            if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
+            {
+                Console.Error.WriteLine($"expected --name value, got '{args[i]}'");
+                return null;
+            }
+
+            parsed._values[args[i][2..]] = args[i + 1];
+        }
+
+        return parsed;
+    }
+
+    public string? Text(string name) => _values.GetValueOrDefault(name);
+
+    public double Number(string name, double fallback) =>
+        _values.TryGetValue(name, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
+}
