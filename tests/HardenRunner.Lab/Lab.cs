@@ -55,6 +55,9 @@ public sealed class Lab : IAsyncDisposable
     /// <summary>Default working directory of runner processes; a place for test files (visible inside and outside).</summary>
     public string WorkDirectory => Path.Combine(StateDirectory, "work");
 
+    /// <summary>Served read-only by every lab web server under <c>/git/</c>: put bare repositories (after <c>git update-server-info</c>) in <c>StaticDirectory/git/</c> for dumb-HTTP clone tests.</summary>
+    public string StaticDirectory => Path.Combine(StateDirectory, "www");
+
     public LabCa Ca { get; }
 
     /// <summary>PEM of the lab root CA (for <c>curl --cacert</c>, <c>--upstream-ca</c>, …).</summary>
@@ -233,6 +236,7 @@ public sealed class Lab : IAsyncDisposable
         var privateDirectories = RunnerMountNamespace.Validate(_options.ExtraPrivateDirectories, StateDirectory);
         var dll = LabInternetLauncher.Locate(_options.LabInternetPath);
         Directory.CreateDirectory(WorkDirectory);
+        Directory.CreateDirectory(StaticDirectory);
         Directory.CreateDirectory(Path.GetDirectoryName(DnsLog.Path)!);
         var config = WriteCertificatesAndConfig();
         var configPath = Path.Combine(StateDirectory, "lab-internet.json");
@@ -268,6 +272,7 @@ public sealed class Lab : IAsyncDisposable
             LogDirectory = Path.GetDirectoryName(DnsLog.Path)!,
             ReadyFile = Path.Combine(StateDirectory, "lab-internet.ready"),
             CaCertificateFile = CaCertificatePath,
+            StaticRoot = StaticDirectory,
             TcpPorts = [.. _options.TcpPorts],
             UdpPorts = [.. _options.UdpPorts],
             DnsListeners =

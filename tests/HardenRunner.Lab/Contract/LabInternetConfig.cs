@@ -32,6 +32,9 @@ public sealed class LabInternetConfig
     public List<LabDnsListenerConfig> DnsListeners { get; set; } = [];
 
     public List<LabZoneRecord> Zone { get; set; } = [];
+
+    /// <summary>Files served read-only under <c>/git/</c> (a dumb-HTTP git remote for clone/ls-remote tests); empty = none.</summary>
+    public string StaticRoot { get; set; } = "";
 }
 
 /// <summary>One fake host of the lab internet.</summary>

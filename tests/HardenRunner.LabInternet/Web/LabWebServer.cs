@@ -48,7 +48,7 @@ internal sealed class LabWebServer : IAsyncDisposable
         });
 
         var app = builder.Build();
-        var handler = new RequestHandler(servers, log);
+        var handler = new RequestHandler(servers, log, config.StaticRoot);
         app.Run(handler.HandleAsync);
         try
         {

@@ -13,7 +13,7 @@ namespace HardenRunner.LabInternet.Web;
 /// <c>/download/{bytes}</c> streams that many bytes; <c>/echo</c> returns the request body;
 /// <c>/status/{code}</c> answers with that status; anything else is 200 <c>lab:{server}</c>.
 /// </summary>
-internal sealed class RequestHandler(ServerDirectory servers, JsonLineWriter log)
+internal sealed class RequestHandler(ServerDirectory servers, JsonLineWriter log, string staticRoot)
 {
     private const long MaxDownload = 1L << 30;
     private const int MaxEcho = 64 << 20;
@@ -95,6 +95,22 @@ internal sealed class RequestHandler(ServerDirectory servers, JsonLineWriter log
             && code is >= 200 and <= 599)
         {
             await WriteTextAsync(response, code, $"lab:{server} status {code}\n", aborted);
+            return;
+        }
+
+        if (path.StartsWith("/git/", StringComparison.Ordinal) && staticRoot.Length > 0)
+        {
+            // a dumb-HTTP git remote: files under the static root, never outside it
+            var root = Path.GetFullPath(staticRoot);
+            var file = Path.GetFullPath(Path.Combine(root, path.TrimStart('/')));
+            if (!file.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal) || !File.Exists(file))
+            {
+                await WriteTextAsync(response, StatusCodes.Status404NotFound, $"lab:{server} not found\n", aborted);
+                return;
+            }
+
+            response.ContentType = "application/octet-stream";
+            await response.SendFileAsync(file, aborted);
             return;
         }
 
