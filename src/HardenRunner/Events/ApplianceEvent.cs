@@ -25,6 +25,12 @@ public sealed record NetworkEvent(
 {
     public const string Passed = "passed";
     public const string Blocked = "blocked";
+
+    /// <summary>The process that made the request, when known.</summary>
+    public ProcessInfo? Process { get; init; }
+
+    /// <summary>The workflow step that made the request, when known.</summary>
+    public StepInfo? Step { get; init; }
 }
 
 /// <summary>A detection (DESIGN §5): firewall-tampered, egress-blocked, dns-exfiltration, ...</summary>
@@ -33,7 +39,14 @@ public sealed record DetectionEvent(
     string Type,
     string Severity,
     string Summary,
-    IReadOnlyDictionary<string, string> Evidence) : ApplianceEvent(Time);
+    IReadOnlyDictionary<string, string> Evidence) : ApplianceEvent(Time)
+{
+    /// <summary>The process responsible, when known.</summary>
+    public ProcessInfo? Process { get; init; }
+
+    /// <summary>The workflow step responsible, when known.</summary>
+    public StepInfo? Step { get; init; }
+}
 
 /// <summary>Where components publish events. Implementations must be thread-safe and must not block the caller for long.</summary>
 public interface IEventSink
