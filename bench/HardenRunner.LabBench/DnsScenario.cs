@@ -21,6 +21,9 @@ internal sealed record DnsScenarioOptions
     public int Names { get; init; } = DnsQueries.DefaultNameCount;
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Also measure every target with dnsperf (when installed), as a cross-check of the C# client.</summary>
+    public bool Dnsperf { get; init; }
 }
 
 /// <summary>
@@ -98,6 +101,7 @@ internal static class DnsScenario
             ("appliance via nft redirect (127.0.0.1:53)", "127.0.0.1:53"),
         ];
         var results = targets.ToDictionary(t => t.Target, _ => new List<LoadResult>());
+        var dnsperf = o.Dnsperf ? targets.ToDictionary(t => t.Target, _ => new List<LoadResult>()) : null;
         for (var rep = 1; rep <= o.Repetitions; rep++)
         {
             foreach (var (label, target) in targets)
@@ -105,6 +109,12 @@ internal static class DnsScenario
                 var r = await client.LoadAsync(target).ConfigureAwait(false);
                 results[target].Add(r);
                 await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  run {rep} {label,-45} {r.QueriesPerSecond,10:F0} q/s  p50 {r.P50Ms:F3} ms  p99 {r.P99Ms:F3} ms  timeouts {r.Timeouts}  errors {r.Errors}  stale {r.Stale}")).ConfigureAwait(false);
+                if (dnsperf is not null)
+                {
+                    var d = await client.DnsperfAsync(target).ConfigureAwait(false);
+                    dnsperf[target].Add(d);
+                    await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  run {rep} {label,-45} {d.QueriesPerSecond,10:F0} q/s  avg {d.AvgMs:F3} ms  lost {d.Timeouts}  (dnsperf)")).ConfigureAwait(false);
+                }
             }
         }
 
@@ -127,9 +137,26 @@ internal static class DnsScenario
                 $"| {label} | {Median(runs, r => r.QueriesPerSecond):F0} | {string.Join(" / ", runs.Select(r => r.QueriesPerSecond.ToString("F0", CultureInfo.InvariantCulture)))} | {Median(runs, r => r.P50Ms):F3} | {Median(runs, r => r.P99Ms):F3} | {runs.Sum(r => r.Timeouts)} | {runs.Sum(r => r.Errors)} |")).ConfigureAwait(false);
         }
 
+        if (dnsperf is not null)
+        {
+            foreach (var (label, target) in targets)
+            {
+                var runs = dnsperf[target];
+                await output.WriteLineAsync(string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"| {label}, dnsperf | {Median(runs, r => r.QueriesPerSecond):F0} | {string.Join(" / ", runs.Select(r => r.QueriesPerSecond.ToString("F0", CultureInfo.InvariantCulture)))} | avg {Median(runs, r => r.AvgMs):F3} | – | {runs.Sum(r => r.Timeouts)} | {runs.Sum(r => r.Errors)} |")).ConfigureAwait(false);
+            }
+        }
+
         var reference = Median(results[targets[0].Target], r => r.QueriesPerSecond);
         await output.WriteLineAsync().ConfigureAwait(false);
         await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"ratio appliance/dnsmasq: direct {Median(results[targets[1].Target], r => r.QueriesPerSecond) / reference:F2}x, via redirect {Median(results[targets[2].Target], r => r.QueriesPerSecond) / reference:F2}x")).ConfigureAwait(false);
+        if (dnsperf is not null)
+        {
+            var dnsperfReference = Median(dnsperf[targets[0].Target], r => r.QueriesPerSecond);
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"ratio appliance/dnsmasq (dnsperf): direct {Median(dnsperf[targets[1].Target], r => r.QueriesPerSecond) / dnsperfReference:F2}x, via redirect {Median(dnsperf[targets[2].Target], r => r.QueriesPerSecond) / dnsperfReference:F2}x")).ConfigureAwait(false);
+        }
+
         var answered = results[targets[1].Target].Concat(results[targets[2].Target]).Sum(r => r.Sent);
         await output.WriteLineAsync($"appliance: exit {stopped.ExitCode}, {events} events written (one per query, warm-up included; the measured runs sent {answered})").ConfigureAwait(false);
         return 0;
@@ -209,6 +236,40 @@ internal static class DnsScenario
             }
 
             return JsonSerializer.Deserialize(LastLine(run.StandardOutput), BenchJsonContext.Default.LoadResult)!;
+        }
+
+        /// <summary>The same load with dnsperf (C, separate send/receive threads): -q outstanding, one client socket, a warm-up run first.</summary>
+        public async Task<LoadResult> DnsperfAsync(string target)
+        {
+            var file = Path.Combine(lab.WorkDirectory, "dnsperf-queries.txt");
+            if (!File.Exists(file))
+            {
+                await File.WriteAllLinesAsync(file, DnsQueries.Names(o.Names).Select(n => n + " A")).ConfigureAwait(false);
+            }
+
+            var endpoint = System.Net.IPEndPoint.Parse(target);
+            string[] Args(TimeSpan length) =>
+            [
+                "-s", endpoint.Address.ToString(), "-p", endpoint.Port.ToString(CultureInfo.InvariantCulture), "-d", file,
+                "-l", length.TotalSeconds.ToString(CultureInfo.InvariantCulture), "-q", o.Concurrency.ToString(CultureInfo.InvariantCulture),
+                "-c", "1", "-T", "1", "-t", o.Timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture),
+            ];
+            await lab.RunInRunnerAsync("dnsperf", Args(o.Warmup), o.Warmup + TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            var run = await lab.RunInRunnerAsync("dnsperf", Args(o.Duration), o.Duration + TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+            if (!run.Succeeded)
+            {
+                throw new InvalidOperationException($"dnsperf failed against {target}:\n{run}");
+            }
+
+            double Field(string prefix)
+            {
+                var line = run.StandardOutput.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal))
+                    ?? throw new InvalidOperationException($"dnsperf printed no '{prefix}':\n{run.StandardOutput}");
+                return double.Parse(line[prefix.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+            }
+
+            var completed = (long)Field("Queries completed:");
+            return new LoadResult(target, o.Duration.TotalSeconds, (long)Field("Queries sent:"), completed, 0, (long)Field("Queries lost:"), 0, Field("Queries per second:"), double.NaN, double.NaN, Field("Average Latency (s):") * 1000);
         }
 
         private static string LastLine(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[^1];

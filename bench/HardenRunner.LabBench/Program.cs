@@ -4,13 +4,14 @@ using System.Text.Json;
 using HardenRunner.LabBench;
 
 // harden-runner lab benchmarks (root; builds a network-namespace lab):
-//   dns       the appliance's DNS server vs dnsmasq, cached allowed names, queries/s (see docs/performance.md)
+//   dns       the appliance's DNS server vs dnsmasq, cached allowed names, queries/s (see docs/performance.md);
+//             --dnsperf true also measures every target with dnsperf (Debian package dnsperf) as a cross-check
 // used by the scenarios inside the lab's runner namespace:
 //   udp-load  --target ADDR:PORT [--names N] [--concurrency N] [--duration S] [--warmup S] [--timeout-ms MS]
 //   warm      --target ADDR:PORT [--names N] [--timeout-ms MS]
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
-    Console.WriteLine("usage: HardenRunner.LabBench dns [--duration S] [--warmup S] [--repetitions N] [--concurrency N] [--names N] [--timeout-ms MS]");
+    Console.WriteLine("usage: HardenRunner.LabBench dns [--duration S] [--warmup S] [--repetitions N] [--concurrency N] [--names N] [--timeout-ms MS] [--dnsperf true]");
     return args.Length == 0 ? 2 : 0;
 }
 
@@ -32,6 +33,7 @@ switch (args[0])
                 Concurrency = (int)options.Number("concurrency", 64),
                 Names = (int)options.Number("names", DnsQueries.DefaultNameCount),
                 Timeout = TimeSpan.FromMilliseconds(options.Number("timeout-ms", 1000)),
+                Dnsperf = options.Text("dnsperf") is "1" or "true" or "yes",
             },
             Console.Out);
 

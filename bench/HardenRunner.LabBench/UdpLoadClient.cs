@@ -17,7 +17,7 @@ internal sealed record LoadResult(
     double QueriesPerSecond,
     double P50Ms,
     double P99Ms,
-    string? Error = null);
+    double AvgMs);
 
 [JsonSerializable(typeof(LoadResult))]
 [JsonSerializable(typeof(WarmResult))]
@@ -228,6 +228,7 @@ internal sealed class UdpLoadClient
         }
 
         var seconds = duration.TotalSeconds;
+        var average = samples == 0 ? double.NaN : latencies.AsSpan(0, samples).ToArray().Average() * 1000.0 / frequency;
         Array.Sort(latencies, 0, samples);
         return new LoadResult(
             _target.ToString(),
@@ -239,7 +240,8 @@ internal sealed class UdpLoadClient
             stale,
             answered / seconds,
             Percentile(latencies, samples, 0.50, frequency),
-            Percentile(latencies, samples, 0.99, frequency));
+            Percentile(latencies, samples, 0.99, frequency),
+            average);
     }
 
     private static double Percentile(long[] sorted, int count, double p, long frequency) =>

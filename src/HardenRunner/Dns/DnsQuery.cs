@@ -39,6 +39,10 @@ internal readonly record struct DnsQuery(
     /// <summary>65535 minus the IPv4 and UDP headers.</summary>
     private const int MaxUdpPayload = 65507;
 
+    /// <summary>The name builder of this thread (parsing is synchronous): one allocation per query fewer.</summary>
+    [ThreadStatic]
+    private static StringBuilder? _threadText;
+
     public static QueryParseResult TryParse(ReadOnlySpan<byte> m, out DnsQuery query)
     {
         query = default;
@@ -58,7 +62,8 @@ internal readonly record struct DnsQuery(
         }
 
         var offset = DnsWire.HeaderLength;
-        var text = new StringBuilder(64);
+        var text = _threadText ??= new StringBuilder(DnsWire.MaxNameLength * 4);
+        text.Clear();
         if (!DnsWire.TryWalkName(m, ref offset, allowCompression: false, text, null, out var isHostName) || offset + 4 > m.Length)
         {
             return QueryParseResult.Malformed;

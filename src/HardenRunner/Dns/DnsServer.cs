@@ -15,6 +15,7 @@ public sealed class DnsServer : IAsyncDisposable
 {
     private const int ReceiveBufferBytes = 4 * 1024 * 1024;
     private const int BindAttempts = 20;
+    private static readonly TimeSpan UdpReceivePoll = TimeSpan.FromMilliseconds(250);
 
     private readonly DnsServerOptions _options;
     private readonly DnsQueryHandler _handler;
@@ -91,7 +92,7 @@ public sealed class DnsServer : IAsyncDisposable
 
         foreach (var socket in _sockets)
         {
-            _loops.Add(socket.SocketType == SocketType.Dgram ? Task.Run(() => UdpLoopAsync(socket), CancellationToken.None) : Task.Run(() => TcpAcceptLoopAsync(socket), CancellationToken.None));
+            _loops.Add(socket.SocketType == SocketType.Dgram ? StartUdpLoop(socket) : Task.Run(() => TcpAcceptLoopAsync(socket), CancellationToken.None));
         }
 
         _logger?.LogInformation("DNS server listening on {Endpoints} (UDP and TCP), forwarding to {Upstreams}", string.Join(", ", _localEndpoints), string.Join(", ", _options.Upstreams));
@@ -170,21 +171,45 @@ public sealed class DnsServer : IAsyncDisposable
         }
     }
 
-    private async Task UdpLoopAsync(Socket socket)
+    /// <summary>
+    /// Starts the receive loop of a UDP socket on its own thread. The socket only ever sees blocking calls (receive
+    /// here, sends here and from forwarding tasks): a cached or local answer costs one recvfrom and one sendto on
+    /// this thread, with no thread-pool or epoll hop per datagram. A receive timeout lets the loop see the stop.
+    /// </summary>
+    private Task StartUdpLoop(Socket socket)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        socket.ReceiveTimeout = (int)UdpReceivePoll.TotalMilliseconds;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                UdpLoop(socket);
+            }
+            finally
+            {
+                done.SetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "dns-udp " + socket.LocalEndPoint,
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    private void UdpLoop(Socket socket)
     {
         var buffer = new byte[DnsWire.MaxMessageLength];
-        EndPoint any = socket.AddressFamily == AddressFamily.InterNetworkV6 ? new IPEndPoint(IPAddress.IPv6Any, 0) : new IPEndPoint(IPAddress.Any, 0);
+        var client = new SocketAddress(socket.AddressFamily);
         var token = _stopping.Token;
         while (!token.IsCancellationRequested)
         {
-            SocketReceiveFromResult received;
+            int received;
             try
             {
-                received = await socket.ReceiveFromAsync(buffer, SocketFlags.None, any, token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
+                received = socket.ReceiveFrom(buffer, SocketFlags.None, client);
             }
             catch (ObjectDisposedException)
             {
@@ -192,28 +217,32 @@ public sealed class DnsServer : IAsyncDisposable
             }
             catch (SocketException e)
             {
-                // e.g. a datagram larger than the buffer; ICMP errors are not reported on unconnected sockets
-                _logger?.LogDebug("UDP receive: {Error}", e.SocketErrorCode);
+                // the poll timeout; or e.g. a datagram larger than the buffer; ICMP errors are not reported on unconnected sockets
+                if (e.SocketErrorCode is not (SocketError.TimedOut or SocketError.WouldBlock) && !token.IsCancellationRequested)
+                {
+                    _logger?.LogDebug("UDP receive: {Error}", e.SocketErrorCode);
+                }
+
                 continue;
             }
 
             try
             {
-                await HandleDatagramAsync(socket, buffer.AsMemory(0, received.ReceivedBytes), received.RemoteEndPoint, token).ConfigureAwait(false);
+                HandleDatagram(socket, buffer.AsSpan(0, received), client, token);
             }
-            catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+            catch (Exception e)
             {
-                _logger?.LogError(e, "UDP query from {Client} failed", received.RemoteEndPoint);
+                _logger?.LogError(e, "UDP query from {Client} failed", ToEndPoint(client));
             }
         }
     }
 
-    private async Task HandleDatagramAsync(Socket socket, ReadOnlyMemory<byte> packet, EndPoint client, CancellationToken token)
+    private void HandleDatagram(Socket socket, ReadOnlySpan<byte> packet, SocketAddress client, CancellationToken token)
     {
-        var action = _handler.Classify(packet.Span, tcp: false, out var response, out var query, out var verdict);
+        var action = _handler.Classify(packet, tcp: false, out var response, out var query, out var verdict);
         if (action == PacketAction.Respond)
         {
-            await SendDatagramAsync(socket, response!, client, token).ConfigureAwait(false);
+            SendDatagram(socket, response!, client);
             return;
         }
 
@@ -230,17 +259,19 @@ public sealed class DnsServer : IAsyncDisposable
         }
 
         var copy = packet.ToArray();
+        var replyTo = new SocketAddress(client.Family, client.Size);
+        client.Buffer.Span[..client.Size].CopyTo(replyTo.Buffer.Span);
         Track(Task.Run(
             async () =>
             {
                 try
                 {
                     var answer = await _handler.ResolveAsync(copy, query, verdict, tcp: false, token).ConfigureAwait(false);
-                    await SendDatagramAsync(socket, answer, client, token).ConfigureAwait(false);
+                    SendDatagram(socket, answer, replyTo);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
                 {
-                    _logger?.LogError(e, "UDP query {Name} from {Client} failed", query.Name, client);
+                    _logger?.LogError(e, "UDP query {Name} from {Client} failed", query.Name, ToEndPoint(replyTo));
                 }
                 finally
                 {
@@ -250,21 +281,24 @@ public sealed class DnsServer : IAsyncDisposable
             CancellationToken.None));
     }
 
-    private async Task SendDatagramAsync(Socket socket, byte[] response, EndPoint client, CancellationToken token)
+    private void SendDatagram(Socket socket, byte[] response, SocketAddress client)
     {
         try
         {
-            await socket.SendToAsync(response, SocketFlags.None, client, token).ConfigureAwait(false);
+            socket.SendTo(response, SocketFlags.None, client);
         }
         catch (SocketException e)
         {
-            _logger?.LogDebug("UDP send to {Client}: {Error}", client, e.SocketErrorCode);
+            _logger?.LogDebug("UDP send to {Client}: {Error}", ToEndPoint(client), e.SocketErrorCode);
         }
         catch (ObjectDisposedException)
         {
             // stopping
         }
     }
+
+    private static EndPoint ToEndPoint(SocketAddress address) =>
+        new IPEndPoint(address.Family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0).Create(address);
 
     private async Task TcpAcceptLoopAsync(Socket listener)
     {
