@@ -24,6 +24,9 @@ internal sealed record DnsScenarioOptions
 
     /// <summary>Also measure every target with dnsperf (when installed), as a cross-check of the C# client.</summary>
     public bool Dnsperf { get; init; }
+
+    /// <summary>Also measure the DnsServer alone (this program's serve-dns: no firewall, events dropped or written as JSON lines).</summary>
+    public bool Breakdown { get; init; }
 }
 
 /// <summary>
@@ -36,6 +39,8 @@ internal static class DnsScenario
 {
     private const int DnsmasqPort = 5300; // not 53: the appliance's firewall redirects every port-53 packet to itself
     private const int AppliancePort = 53530;
+    private const int BarePort = 5301;
+    private const int BareJsonlPort = 5302;
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(60);
 
     public static async Task<int> RunAsync(DnsScenarioOptions o, TextWriter output)
@@ -67,7 +72,6 @@ internal static class DnsScenario
         ]);
         await client.WarmAsync($"127.0.0.1:{DnsmasqPort}", dnsmasq).ConfigureAwait(false);
 
-        await output.WriteLineAsync("starting the appliance (block mode) and warming it").ConfigureAwait(false);
         var dir = Path.Combine(lab.WorkDirectory, "appliance");
         Directory.CreateDirectory(dir);
         var policy = new StringBuilder("egress-policy: block\nallowed-endpoints:\n");
@@ -77,6 +81,19 @@ internal static class DnsScenario
         }
 
         await File.WriteAllTextAsync(Path.Combine(dir, "policy.yml"), policy.ToString()).ConfigureAwait(false);
+        LabProcess? bare = null, bareJsonl = null;
+        if (o.Breakdown)
+        {
+            // started and warmed before the appliance: their upstream queries must not be redirected to it
+            await output.WriteLineAsync($"starting the DnsServer alone on 127.0.0.1:{BarePort} (events dropped) and :{BareJsonlPort} (JSON-lines events)").ConfigureAwait(false);
+            string[] Serve(int port, params string[] extra) => [self, "serve-dns", "--port", port.ToString(CultureInfo.InvariantCulture), "--policy", Path.Combine(dir, "policy.yml"), "--upstream", lab.DnsV4 + ":53", .. extra];
+            bare = lab.StartInRunner("dotnet", Serve(BarePort));
+            bareJsonl = lab.StartInRunner("dotnet", Serve(BareJsonlPort, "--events", Path.Combine(dir, "bare-events.jsonl")));
+            await client.WarmAsync($"127.0.0.1:{BarePort}", bare).ConfigureAwait(false);
+            await client.WarmAsync($"127.0.0.1:{BareJsonlPort}", bareJsonl).ConfigureAwait(false);
+        }
+
+        await output.WriteLineAsync("starting the appliance (block mode) and warming it").ConfigureAwait(false);
         var ready = Path.Combine(dir, "ready");
         var state = Path.Combine(dir, "state");
         var harden = lab.StartInRunner("dotnet", [appliance, "run", "--policy", Path.Combine(dir, "policy.yml"), "--state-dir", state, "--ready-file", ready, "--upstream-dns", lab.DnsV4.ToString()]);
@@ -94,21 +111,28 @@ internal static class DnsScenario
         await client.WarmAsync($"127.0.0.1:{AppliancePort}", harden).ConfigureAwait(false);
         await client.WarmAsync("127.0.0.1:53", harden).ConfigureAwait(false); // the redirect reaches the same server and cache
 
-        (string Label, string Target)[] targets =
+        (string Label, string Target, int Pid)[] targets =
         [
-            ("dnsmasq 2.90 (127.0.0.1:5300)", $"127.0.0.1:{DnsmasqPort}"),
-            ($"appliance direct (127.0.0.1:{AppliancePort})", $"127.0.0.1:{AppliancePort}"),
-            ("appliance via nft redirect (127.0.0.1:53)", "127.0.0.1:53"),
+            ("dnsmasq 2.90 (127.0.0.1:5300)", $"127.0.0.1:{DnsmasqPort}", dnsmasq.Pid),
+            ($"appliance direct (127.0.0.1:{AppliancePort})", $"127.0.0.1:{AppliancePort}", harden.Pid),
+            ("appliance via nft redirect (127.0.0.1:53)", "127.0.0.1:53", harden.Pid),
+            .. bare is not null && bareJsonl is not null
+                ? new[] { ($"DnsServer alone, events dropped (:{BarePort})", $"127.0.0.1:{BarePort}", bare.Pid), ($"DnsServer alone + JSON-lines events (:{BareJsonlPort})", $"127.0.0.1:{BareJsonlPort}", bareJsonl.Pid) }
+                : [],
         ];
         var results = targets.ToDictionary(t => t.Target, _ => new List<LoadResult>());
+        var cpu = targets.ToDictionary(t => t.Target, _ => new List<double>());
         var dnsperf = o.Dnsperf ? targets.ToDictionary(t => t.Target, _ => new List<LoadResult>()) : null;
         for (var rep = 1; rep <= o.Repetitions; rep++)
         {
-            foreach (var (label, target) in targets)
+            foreach (var (label, target, pid) in targets)
             {
+                var cpuBefore = CpuSeconds(pid);
                 var r = await client.LoadAsync(target).ConfigureAwait(false);
+                var perQuery = (CpuSeconds(pid) - cpuBefore) * 1e6 / Math.Max(1, r.AnsweredInAll);
                 results[target].Add(r);
-                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  run {rep} {label,-45} {r.QueriesPerSecond,10:F0} q/s  p50 {r.P50Ms:F3} ms  p99 {r.P99Ms:F3} ms  timeouts {r.Timeouts}  errors {r.Errors}  stale {r.Stale}")).ConfigureAwait(false);
+                cpu[target].Add(perQuery);
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  run {rep} {label,-45} {r.QueriesPerSecond,10:F0} q/s  p50 {r.P50Ms:F3} ms  p99 {r.P99Ms:F3} ms  server CPU {perQuery:F1} µs/query  timeouts {r.Timeouts}  errors {r.Errors}  stale {r.Stale}")).ConfigureAwait(false);
                 if (dnsperf is not null)
                 {
                     var d = await client.DnsperfAsync(target).ConfigureAwait(false);
@@ -127,19 +151,20 @@ internal static class DnsScenario
         await output.WriteLineAsync().ConfigureAwait(false);
         await output.WriteLineAsync(Machine.Describe(o)).ConfigureAwait(false);
         await output.WriteLineAsync().ConfigureAwait(false);
-        await output.WriteLineAsync("| target | queries/s (median) | runs | p50 ms | p99 ms | timeouts | errors |").ConfigureAwait(false);
-        await output.WriteLineAsync("|---|---:|---|---:|---:|---:|---:|").ConfigureAwait(false);
-        foreach (var (label, target) in targets)
+        await output.WriteLineAsync("| target | queries/s (median) | runs | p50 ms | p99 ms | server CPU µs/query | timeouts | errors |").ConfigureAwait(false);
+        await output.WriteLineAsync("|---|---:|---|---:|---:|---:|---:|---:|").ConfigureAwait(false);
+        foreach (var (label, target, _) in targets)
         {
             var runs = results[target];
+            var cpuMedian = cpu[target].Order().ElementAt(cpu[target].Count / 2);
             await output.WriteLineAsync(string.Create(
                 CultureInfo.InvariantCulture,
-                $"| {label} | {Median(runs, r => r.QueriesPerSecond):F0} | {string.Join(" / ", runs.Select(r => r.QueriesPerSecond.ToString("F0", CultureInfo.InvariantCulture)))} | {Median(runs, r => r.P50Ms):F3} | {Median(runs, r => r.P99Ms):F3} | {runs.Sum(r => r.Timeouts)} | {runs.Sum(r => r.Errors)} |")).ConfigureAwait(false);
+                $"| {label} | {Median(runs, r => r.QueriesPerSecond):F0} | {string.Join(" / ", runs.Select(r => r.QueriesPerSecond.ToString("F0", CultureInfo.InvariantCulture)))} | {Median(runs, r => r.P50Ms):F3} | {Median(runs, r => r.P99Ms):F3} | {cpuMedian:F1} | {runs.Sum(r => r.Timeouts)} | {runs.Sum(r => r.Errors)} |")).ConfigureAwait(false);
         }
 
         if (dnsperf is not null)
         {
-            foreach (var (label, target) in targets)
+            foreach (var (label, target, _) in targets)
             {
                 var runs = dnsperf[target];
                 await output.WriteLineAsync(string.Create(
@@ -166,6 +191,14 @@ internal static class DnsScenario
     {
         var sorted = runs.Select(value).Order().ToArray();
         return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    /// <summary>User + system CPU time of a process so far (/proc/PID/stat, clock ticks of 1/100 s).</summary>
+    private static double CpuSeconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     }
 
     private static long CountLines(string path)

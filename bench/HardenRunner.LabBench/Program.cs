@@ -5,13 +5,15 @@ using HardenRunner.LabBench;
 
 // harden-runner lab benchmarks (root; builds a network-namespace lab):
 //   dns       the appliance's DNS server vs dnsmasq, cached allowed names, queries/s (see docs/performance.md);
-//             --dnsperf true also measures every target with dnsperf (Debian package dnsperf) as a cross-check
+//             --dnsperf true also measures every target with dnsperf (Debian package dnsperf) as a cross-check;
+//             --breakdown true also measures the DnsServer alone (no events; JSON-lines events) in the same namespace
 // used by the scenarios inside the lab's runner namespace:
 //   udp-load  --target ADDR:PORT [--names N] [--concurrency N] [--duration S] [--warmup S] [--timeout-ms MS]
 //   warm      --target ADDR:PORT [--names N] [--timeout-ms MS]
+//   serve-dns --port P --policy FILE [--upstream ADDR:PORT] [--events FILE]   the DnsServer alone (breakdown)
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
-    Console.WriteLine("usage: HardenRunner.LabBench dns [--duration S] [--warmup S] [--repetitions N] [--concurrency N] [--names N] [--timeout-ms MS] [--dnsperf true]");
+    Console.WriteLine("usage: HardenRunner.LabBench dns [--duration S] [--warmup S] [--repetitions N] [--concurrency N] [--names N] [--timeout-ms MS] [--dnsperf true] [--breakdown true]");
     return args.Length == 0 ? 2 : 0;
 }
 
@@ -34,6 +36,7 @@ switch (args[0])
                 Names = (int)options.Number("names", DnsQueries.DefaultNameCount),
                 Timeout = TimeSpan.FromMilliseconds(options.Number("timeout-ms", 1000)),
                 Dnsperf = options.Text("dnsperf") is "1" or "true" or "yes",
+                Breakdown = options.Text("breakdown") is "1" or "true" or "yes",
             },
             Console.Out);
 
@@ -51,6 +54,13 @@ switch (args[0])
                 : JsonSerializer.Serialize(client.Run(TimeSpan.FromSeconds(options.Number("warmup", 2)), TimeSpan.FromSeconds(options.Number("duration", 10))), BenchJsonContext.Default.LoadResult));
             return 0;
         }
+
+    case "serve-dns":
+        return await BareDnsServer.RunAsync(
+            (int)options.Number("port", 5301),
+            options.Text("policy") ?? throw new ArgumentException("--policy FILE is required"),
+            IPEndPoint.Parse(options.Text("upstream") ?? "192.0.2.53:53"),
+            options.Text("events"));
 
     default:
         Console.Error.WriteLine($"unknown scenario '{args[0]}'");

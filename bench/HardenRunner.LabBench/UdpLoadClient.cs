@@ -17,7 +17,8 @@ internal sealed record LoadResult(
     double QueriesPerSecond,
     double P50Ms,
     double P99Ms,
-    double AvgMs);
+    double AvgMs,
+    long AnsweredInAll = 0);
 
 [JsonSerializable(typeof(LoadResult))]
 [JsonSerializable(typeof(WarmResult))]
@@ -110,7 +111,7 @@ internal sealed class UdpLoadClient
         var receive = new byte[65535];
         var latencies = new long[Math.Min(MaxLatencySamples, (int)Math.Min(int.MaxValue, duration.TotalSeconds * 500_000))];
         var samples = 0;
-        long sent = 0, answered = 0, errors = 0, timeouts = 0, stale = 0;
+        long sent = 0, answered = 0, errors = 0, timeouts = 0, stale = 0, answeredInAll = 0;
         var next = 0;
 
         var start = Stopwatch.GetTimestamp();
@@ -188,6 +189,11 @@ internal sealed class UdpLoadClient
                         continue;
                     }
 
+                    if (DnsQueries.IsAnswer(m))
+                    {
+                        answeredInAll++;
+                    }
+
                     if (now >= measureFrom && now < end)
                     {
                         if (DnsQueries.IsAnswer(m))
@@ -241,7 +247,8 @@ internal sealed class UdpLoadClient
             answered / seconds,
             Percentile(latencies, samples, 0.50, frequency),
             Percentile(latencies, samples, 0.99, frequency),
-            average);
+            average,
+            answeredInAll);
     }
 
     private static double Percentile(long[] sorted, int count, double p, long frequency) =>
