@@ -1,0 +1,34 @@
+using System.Net;
+
+namespace HardenRunner.Proxy.Connection;
+
+/// <summary>
+/// What the connection chain learned about one client connection; set on the connection's features and read by the
+/// next steps and by the HTTP handler (Kestrel exposes connection features to every request on the connection).
+/// </summary>
+internal sealed class ProxyConnectionFeature(IPEndPoint originalDestination, bool isTls)
+{
+    /// <summary>Where the client was going (IPv4-mapped addresses unmapped).</summary>
+    public IPEndPoint OriginalDestination { get; } = originalDestination;
+
+    /// <summary>True on the HTTPS listener.</summary>
+    public bool IsTls { get; } = isTls;
+
+    /// <summary>The peeked ClientHello (TLS listener only; null until the peek completes or when it failed).</summary>
+    public ClientHelloInfo? Hello { get; set; }
+
+    /// <summary>The validated SNI of an intercepted connection: the only name its requests may address.</summary>
+    public string? ServerName => Hello?.ServerName;
+
+    /// <summary>The peek's outcome.</summary>
+    public ClientHelloResult Peek { get; set; }
+
+    /// <summary>How many bytes had arrived when the peek ended.</summary>
+    public long PeekedBytes { get; set; }
+
+    /// <summary>The last name whose addresses were compared with the original destination (see Upstream.DestinationCheck).</summary>
+    public string? CheckedHost { get; set; }
+
+    /// <summary>The address as events record it.</summary>
+    public string Address => OriginalDestination.Address.ToString();
+}

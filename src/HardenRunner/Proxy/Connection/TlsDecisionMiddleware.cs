@@ -1,0 +1,55 @@
+using System.Security.Authentication;
+using HardenRunner.Policy;
+using HardenRunner.Policy.Model;
+using HardenRunner.Proxy.Events;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Utilities.Tls;
+
+namespace HardenRunner.Proxy.Connection;
+
+/// <summary>
+/// Step 3 (HTTPS port): intercept, splice or reject, as <see cref="ConnectionDecision"/> says. Rejected TLS clients get
+/// a TLS alert (access denied) so they report a clear error; other rejected connections are closed. Spliced and rejected
+/// connections are recorded here; intercepted ones go on to the TLS handshake and are recorded per request.
+/// </summary>
+internal sealed partial class TlsDecisionMiddleware(PolicyEngine policy, EgressMode mode, ProxyEventRecorder events, Splicer splicer, ILogger logger)
+{
+    private static readonly byte[] AccessDenied = TlsFrameHelper.CreateAlertFrame(SslProtocols.Tls12, TlsAlertDescription.AccessDenied);
+
+    public ConnectionDelegate Wrap(ConnectionDelegate next) => connection => InvokeAsync(connection, next);
+
+    private async Task InvokeAsync(ConnectionContext connection, ConnectionDelegate next)
+    {
+        var feature = connection.Features.Get<ProxyConnectionFeature>()
+            ?? throw new InvalidOperationException("the original destination step must run first");
+        if (feature.PeekedBytes == 0)
+        {
+            return; // nothing was sent: nothing to decide, nothing to record
+        }
+
+        var decision = ConnectionDecision.Decide(policy, mode, feature.OriginalDestination, feature.Peek);
+        switch (decision.Action)
+        {
+            case ConnectionAction.Reject:
+                events.Connection(feature, decision.Host, decision.Verdict, blocked: true);
+                LogRejected(logger, decision.Host ?? "(no name)", feature.Address, feature.OriginalDestination.Port, decision.Verdict.Rule);
+                if (decision.SendAlert)
+                {
+                    await connection.Transport.Output.WriteAsync(AccessDenied, connection.ConnectionClosed).ConfigureAwait(false);
+                }
+
+                return;
+            case ConnectionAction.Splice:
+                events.Connection(feature, decision.Host, decision.Verdict, blocked: false);
+                await splicer.SpliceAsync(connection, feature, decision.SpliceByName ? decision.Host : null).ConfigureAwait(false);
+                return;
+            default:
+                await next(connection).ConfigureAwait(false);
+                return;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "rejected TLS connection for {Host} to {Address}:{Port}: {Rule}")]
+    private static partial void LogRejected(ILogger logger, string host, string address, int port, string rule);
+}

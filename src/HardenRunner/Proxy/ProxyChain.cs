@@ -1,0 +1,55 @@
+using System.Net.Security;
+using HardenRunner.Proxy.Connection;
+using HardenRunner.Tls;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+
+namespace HardenRunner.Proxy;
+
+/// <summary>
+/// The connection chains, declared in one place. HTTPS port:
+/// original destination → ClientHello peek → decision (intercept | splice | reject) → TLS with a certificate minted
+/// for the SNI (ALPN h2, http/1.1) → HTTP (Kestrel) → <see cref="Http.ProxyRequestHandler"/>.
+/// HTTP port: original destination → HTTP/1.1 (Kestrel) → the same request handler, deciding on the Host header.
+/// </summary>
+internal sealed class ProxyChain(
+    OriginalDestinationMiddleware tlsDestination,
+    OriginalDestinationMiddleware plainDestination,
+    ClientHelloPeekMiddleware peek,
+    TlsDecisionMiddleware decision,
+    ICertificateAuthority ca,
+    TimeSpan handshakeTimeout)
+{
+    private static readonly List<SslApplicationProtocol> Alpn = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
+
+    public void ConfigureHttps(ListenOptions listen)
+    {
+        listen.Protocols = HttpProtocols.Http1AndHttp2;
+        listen.Use(tlsDestination.Wrap);
+        listen.Use(peek.Wrap);
+        listen.Use(decision.Wrap);
+        listen.UseHttps(new TlsHandshakeCallbackOptions
+        {
+            HandshakeTimeout = handshakeTimeout,
+            OnConnection = context =>
+            {
+                // only intercepted connections get here, and they always carry a validated SNI
+                var name = context.Connection.Features.Get<ProxyConnectionFeature>()?.ServerName
+                    ?? throw new InvalidOperationException("an intercepted connection without a server name");
+                return ValueTask.FromResult(new SslServerAuthenticationOptions
+                {
+                    ServerCertificateContext = ca.GetServerContext(name),
+                    ApplicationProtocols = Alpn,
+                    ClientCertificateRequired = false,
+                });
+            },
+        });
+    }
+
+    public void ConfigureHttp(ListenOptions listen)
+    {
+        listen.Protocols = HttpProtocols.Http1;
+        listen.Use(plainDestination.Wrap);
+    }
+}
