@@ -122,6 +122,11 @@ public sealed class TrustStoreInstaller
             }
         }
 
+        if (FirstClosedAncestor(_state) is { } closed)
+        {
+            warnings.Add($"{closed} is not searchable by other users, so job processes cannot read {session.Manifest.CaPemPath} (NODE_EXTRA_CA_CERTS)");
+        }
+
         var environment = new CaEnvironment(session.Manifest.CaPemPath, session.Manifest.BundlePath);
         return new TrustInstallation(
             _layout.Kind, session.Manifest.CaPemPath, session.Manifest.BundlePath, environment,
@@ -225,6 +230,18 @@ public sealed class TrustStoreInstaller
             throw new TrustStoreException(
                 $"the CA of an earlier run could not be removed from the trust store: {string.Join("; ", earlier.Warnings)}");
         }
+    }
+
+    /// <summary>The first directory from / down to <paramref name="directory"/> that others cannot search (o+x), or null.</summary>
+    private static string? FirstClosedAncestor(string directory)
+    {
+        var chain = new Stack<string>();
+        for (var d = directory; d is not null; d = Path.GetDirectoryName(d))
+        {
+            chain.Push(d);
+        }
+
+        return chain.FirstOrDefault(d => !File.GetUnixFileMode(d).HasFlag(UnixFileMode.OtherExecute));
     }
 
     private static string FreeHashLink(string directory, string hash)

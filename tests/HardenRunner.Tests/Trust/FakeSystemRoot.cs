@@ -14,6 +14,7 @@ internal sealed class FakeSystemRoot : IDisposable
     {
         Kind = kind;
         Base = Directory.CreateTempSubdirectory("hr-trust-").FullName;
+        File.SetUnixFileMode(Base, (UnixFileMode)0b111_101_101); // 0755 like a real state directory's parents
         Root = Path.Combine(Base, "root");
         State = Path.Combine(Base, "state", "trust");
         Directory.CreateDirectory(Root);

@@ -307,6 +307,20 @@ public sealed class TrustStoreInstallerTests : IDisposable
         TrustStoreInstaller.Uninstall(root.State);
     }
 
+    [Fact]
+    public void Install_StateDirectoryUnderAClosedParent_Warns()
+    {
+        using var root = FakeSystemRoot.Create(TrustStoreKind.Debian);
+        var parent = Path.GetDirectoryName(root.State)!;
+        Directory.CreateDirectory(parent);
+        File.SetUnixFileMode(parent, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+
+        var installation = new TrustStoreInstaller(root.State, root.Layout()).Install(_ca.Certificate);
+
+        Assert.Contains(installation.Warnings, w => w.StartsWith($"{parent} is not searchable by other users", StringComparison.Ordinal));
+        TrustStoreInstaller.Uninstall(root.State);
+    }
+
     private static int CountOccurrences(byte[] haystack, string needle)
     {
         var text = Encoding.Latin1.GetString(haystack);
