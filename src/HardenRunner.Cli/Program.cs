@@ -43,6 +43,7 @@ public static class Program
             root.Subcommands.Add(command);
         }
 
+        root.Subcommands.Add(EnvCommand.Create(stdout, stderr));
         root.Subcommands.Add(PolicyCommands.Create(stdout, stderr));
         return root;
     }

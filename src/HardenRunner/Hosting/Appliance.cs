@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using HardenRunner.Control;
 using HardenRunner.Dns;
@@ -9,6 +10,9 @@ using HardenRunner.Netfilter;
 using HardenRunner.Netfilter.Nflog;
 using HardenRunner.Policy;
 using HardenRunner.Policy.Model;
+using HardenRunner.Proxy;
+using HardenRunner.Tls;
+using HardenRunner.Trust;
 
 namespace HardenRunner.Hosting;
 
@@ -22,6 +26,9 @@ public static class Appliance
 {
     public const string SummaryFileName = "summary.md";
     public const string EventsFileName = "events.jsonl";
+
+    /// <summary>Where the trust-store installation keeps its manifest and byte-exact backups.</summary>
+    public const string TrustDirectoryName = "trust";
 
     /// <summary>The proxy ports the firewall redirects TCP 80/443 to; until the proxy listens there, those flows are refused (fail-closed).</summary>
     public const int HttpProxyPort = 15080;
@@ -76,6 +83,28 @@ public static class Appliance
             return options.UpstreamDns is null ? 1 : 2;
         }
 
+        X509Certificate2Collection upstreamRoots = [];
+        if (options.UpstreamCa is { } upstreamCa)
+        {
+            try
+            {
+                upstreamRoots.ImportFromPemFile(upstreamCa);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                stderr.WriteLine($"harden-runner: --upstream-ca {upstreamCa}: {ex.Message}");
+                return 2;
+            }
+        }
+
+        var trustState = Path.Combine(options.StateDir, TrustDirectoryName);
+        // a previous run that died with its CA installed: take that CA out before anything else (no-op otherwise)
+        var leftover = TrustStoreInstaller.Uninstall(trustState);
+        if (leftover.HadInstallation)
+        {
+            stderr.WriteLine($"harden-runner: removed the CA of a previous run that did not stop cleanly ({leftover.Restored.Count} file(s) restored)");
+        }
+
         var runId = NewRunId();
         var started = DateTimeOffset.UtcNow;
         var tally = new RunTally();
@@ -92,6 +121,9 @@ public static class Appliance
         Firewall? firewall = null;
         DnsServer? dns = null;
         NflogReader? nflog = null;
+        EphemeralCertificateAuthority? ca = null;
+        TransparentProxy? proxy = null;
+        var trustInstalled = false;
         ControlServer? control = null;
         var ready = false;
         var shuttingDown = false;
@@ -112,14 +144,41 @@ public static class Appliance
                 events);
             await dns.StartAsync(stopping.Token).ConfigureAwait(false);
 
-            // 3. NFLOG before the table, so the first denied flow is already seen
+            // 3. the ephemeral CA (key in memory only) and the proxy that the firewall redirects 80/443 to
+            ca = EphemeralCertificateAuthority.Create();
+            proxy = new TransparentProxy(
+                new ProxyOptions { Mode = mode, HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots },
+                engine,
+                ca,
+                new ApplianceDnsResolver(options.DnsPort),
+                events);
+            await proxy.StartAsync(stopping.Token).ConfigureAwait(false);
+
+            // 4. NFLOG before the table, so the first denied flow is already seen
             nflog = NflogReader.Start(fwOptions.NflogGroup, events);
 
-            // 4. the table: from here on, block mode is enforced whatever happens to this process
+            // 5. the table: from here on, block mode is enforced whatever happens to this process
             await firewall.ApplyAsync(stopping.Token).ConfigureAwait(false);
 
-            // 5. the resolver points at the appliance (the redirect covers every other resolver too)
+            // 6. the resolver points at the appliance (the redirect covers every other resolver too)
             resolver.Apply("127.0.0.1");
+
+            // 7. clients trust the CA: system store, JDK keystores, and the variables for $GITHUB_ENV / 'env'
+            var layout = TrustStoreLayout.Detect()
+                ?? throw new InvalidOperationException("no supported system trust store was found (Debian/Ubuntu, RHEL/Fedora or Alpine layout)");
+            var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+                .Select(e => new KeyValuePair<string, string?>((string)e.Key, e.Value as string));
+            trustInstalled = true;
+            var installation = new TrustStoreInstaller(trustState, layout, JavaKeystore.Discover(environment)).Install(ca.Certificate);
+            foreach (var warning in installation.Warnings)
+            {
+                stderr.WriteLine("harden-runner: trust: " + warning);
+            }
+
+            if (Environment.GetEnvironmentVariable("GITHUB_ENV") is { Length: > 0 } githubEnv)
+            {
+                installation.Environment.WriteGithubEnv(githubEnv);
+            }
 
             control = new ControlServer(Path.Combine(options.StateDir, ControlClient.SocketFileName), (command, _) => Task.FromResult(command switch
             {
@@ -167,6 +226,11 @@ public static class Appliance
             // undo: in block mode after a failed start the table stays (fail-closed); otherwise remove it
             var removeTable = ready || mode == EgressMode.Audit;
             TryStep(stderr, "restore the resolver configuration", resolver.Restore);
+            if (trustInstalled)
+            {
+                TryStep(stderr, "remove the CA from the trust stores", () => TrustStoreInstaller.Uninstall(trustState));
+            }
+
             if (firewall is not null)
             {
                 if (removeTable)
@@ -178,6 +242,12 @@ public static class Appliance
             }
 
             nflog?.Dispose();
+            if (proxy is not null)
+            {
+                await proxy.DisposeAsync().ConfigureAwait(false);
+            }
+
+            ca?.Dispose();
 
             if (dns is not null)
             {

@@ -1,0 +1,32 @@
+using System.CommandLine;
+using HardenRunner.Reporting;
+
+namespace HardenRunner.Cli.Commands;
+
+/// <summary><c>harden-runner report [--run ID] --format json [-o FILE] [--state-dir DIR]</c> (the logic is <see cref="ReportRunner"/>).</summary>
+internal static class ReportCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var run = new Option<string?>("--run") { Description = "The run to render (default: the latest)." };
+        var format = new Option<string>("--format")
+        {
+            Description = "Output format. Only json for now; markdown, html and sarif come with the insights work.",
+            DefaultValueFactory = _ => ReportRunner.JsonFormat,
+        };
+        format.AcceptOnlyFromAmong(ReportRunner.JsonFormat);
+        var output = new Option<string?>("--output", "-o") { Description = "Write the report to FILE (mode 0600) instead of standard output." };
+        var stateDir = LifecycleCommands.StateDirOption();
+        var cmd = new Command("report", "Render a recorded run (default: the latest) as the JSON report.") { run, format, output, stateDir };
+        cmd.SetAction(async (parse, ct) => await ReportRunner.RunAsync(
+            new ReportRequest(
+                Path.GetFullPath(parse.GetValue(stateDir)!),
+                parse.GetValue(run),
+                parse.GetValue(format)!,
+                parse.GetValue(output) is { } o ? Path.GetFullPath(o) : null),
+            stdout,
+            stderr,
+            ct).ConfigureAwait(false));
+        return cmd;
+    }
+}
