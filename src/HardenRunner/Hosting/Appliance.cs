@@ -145,7 +145,7 @@ public static class Appliance
             await dns.StartAsync(stopping.Token).ConfigureAwait(false);
 
             // 3. the ephemeral CA (key in memory only) and the proxy that the firewall redirects 80/443 to
-            ca = EphemeralCertificateAuthority.Create();
+            ca = EphemeralCertificateAuthority.Create(new CertificateAuthorityOptions { Label = runId });
             proxy = new TransparentProxy(
                 new ProxyOptions { Mode = mode, HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots },
                 engine,
