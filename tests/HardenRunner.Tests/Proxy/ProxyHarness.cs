@@ -127,7 +127,7 @@ internal sealed class ProxyHarness : IAsyncDisposable
         };
 
     /// <summary>The client handler behind <see cref="Client"/>.</summary>
-    public SocketsHttpHandler Handler(IPEndPoint? destination = null) =>
+    public SocketsHttpHandler Handler(IPEndPoint? destination = null, AddressFamily family = AddressFamily.InterNetwork) =>
         new()
         {
             UseProxy = false,
@@ -138,7 +138,7 @@ internal sealed class ProxyHarness : IAsyncDisposable
             ConnectCallback = async (ctx, ct) =>
             {
                 var tls = ctx.InitialRequestMessage.RequestUri!.Scheme is "https" or "wss";
-                var socket = await ConnectAsync(tls, destination ?? (tls ? HttpsTarget : HttpTarget), ct);
+                var socket = await ConnectAsync(tls, destination ?? (tls ? HttpsTarget : HttpTarget), ct, family);
                 return new NetworkStream(socket, ownsSocket: true);
             },
         };
@@ -190,13 +190,14 @@ internal sealed class ProxyHarness : IAsyncDisposable
     public string Url(string host, string path = "/", bool tls = true) => $"{(tls ? "https" : "http")}://{host}:{(tls ? HttpsTarget : HttpTarget).Port}{path}";
 
     /// <summary>A TCP connection to the proxy's HTTPS (or HTTP) port that the fake reader reports as going to <paramref name="destination"/>.</summary>
-    public async Task<Socket> ConnectAsync(bool tls, IPEndPoint destination, CancellationToken cancellationToken = default)
+    public async Task<Socket> ConnectAsync(bool tls, IPEndPoint destination, CancellationToken cancellationToken = default, AddressFamily family = AddressFamily.InterNetwork)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var loopback = family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
+        var socket = new Socket(family, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        socket.Bind(new IPEndPoint(loopback, 0));
         Destinations.Register(((IPEndPoint)socket.LocalEndPoint!).Port, destination);
         var proxyEndpoint = tls ? Proxy.HttpsEndpoint : Proxy.HttpEndpoint;
-        await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, proxyEndpoint.Port), cancellationToken);
+        await socket.ConnectAsync(new IPEndPoint(loopback, proxyEndpoint.Port), cancellationToken);
         return socket;
     }
 

@@ -300,6 +300,73 @@ public sealed class TransparentProxyTests
     }
 
     [Fact]
+    public async Task DualModeListener_IPv4AndIPv6ClientsAndDestinations()
+    {
+        await using var h = await ProxyHarness.StartAsync(Policy, EgressMode.Block, o => o with { ListenAddress = IPAddress.IPv6Any });
+        Assert.Equal(IPAddress.IPv6Any, h.Proxy.HttpsEndpoint.Address);
+        var v6 = await h.AddUpstreamAsync("v6", IPAddress.IPv6Loopback);
+        h.Resolver.Set("allowed.test", IPAddress.Loopback, IPAddress.IPv6Loopback);
+
+        using var overV6 = new HttpClient(h.Handler(v6.Https, AddressFamily.InterNetworkV6));
+        Assert.Equal("upstream:v6 HTTP/1.1", await overV6.GetStringAsync(h.Url("allowed.test", "/6")));
+        using var overV4 = new HttpClient(h.Handler(h.HttpsTarget, AddressFamily.InterNetwork));
+        Assert.Equal("upstream:main HTTP/1.1", await overV4.GetStringAsync(h.Url("www.allowed.test", "/4")));
+        Assert.Equal(["::1", "127.0.0.1"], h.Events.Network.Select(e => e.Address));
+        Assert.Empty(h.Events.Detections);
+    }
+
+    [Fact]
+    public async Task StartAsync_PortTaken_ThrowsAndLeavesNothingListening()
+    {
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen(1);
+        var takenPort = ((IPEndPoint)taken.LocalEndPoint!).Port;
+        using var free = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        free.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var httpsPort = ((IPEndPoint)free.LocalEndPoint!).Port;
+        free.Close();
+
+        using var ca = new TestCa("x");
+        var load = HardenRunner.Policy.Loading.PolicyLoader.Parse("egress-policy: block", "t.yml");
+        await using var proxy = new TransparentProxy(
+            new ProxyOptions { Mode = EgressMode.Block, ListenAddress = IPAddress.Loopback, HttpsPort = httpsPort, HttpPort = takenPort, OriginalDestination = new FakeDestinations() },
+            new HardenRunner.Policy.PolicyEngine(load.Policy!),
+            ca,
+            new StaticResolver(),
+            new ProxyEvents());
+        await Assert.ThrowsAnyAsync<IOException>(() => proxy.StartAsync(CancellationToken.None));
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await Assert.ThrowsAsync<SocketException>(async () => await probe.ConnectAsync(IPAddress.Loopback, httpsPort));
+    }
+
+    [Fact]
+    public async Task StalledClientHello_ClosedAfterTheTimeoutAndNothingForwarded()
+    {
+        await using var h = await ProxyHarness.StartAsync(Policy, EgressMode.Block, o => o with { ClientHelloTimeout = TimeSpan.FromSeconds(1) });
+        var hello = ClientHelloBuilder.Build("allowed.test");
+        var watch = Stopwatch.StartNew();
+        var r = await h.ExchangeAsync(true, h.HttpsTarget, hello[..(hello.Length / 2)], TimeSpan.FromSeconds(10), halfClose: false);
+        Assert.True(r.Closed);
+        Assert.InRange(watch.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(5));
+        Assert.Equal(0, h.Upstream.Connections);
+        var e = Assert.Single(h.Events.Network);
+        Assert.Equal((Decision.Deny, NetworkEvent.Blocked), (e.Decision, e.Action));
+        Assert.StartsWith("tls: no complete ClientHello within 1 s", e.Rule, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Http10WithoutHost_UsesTheSni()
+    {
+        await using var h = await ProxyHarness.StartAsync(Policy, EgressMode.Block);
+        await using var tls = await h.TlsAsync("allowed.test", SslApplicationProtocol.Http11);
+        await tls.WriteAsync(Encoding.ASCII.GetBytes("GET /old HTTP/1.0\r\n\r\n"));
+        var text = await new StreamReader(tls).ReadToEndAsync();
+        Assert.StartsWith("HTTP/1.1 200", text, StringComparison.Ordinal);
+        Assert.Equal("allowed.test", Assert.Single(h.Events.Network).Host);
+    }
+
+    [Fact]
     public async Task Forwarding_AddsNoHeaders_AndKeepsTheClients()
     {
         await using var h = await ProxyHarness.StartAsync(Policy, EgressMode.Block);
