@@ -1,0 +1,85 @@
+using System.Net;
+using HardenRunner.Events;
+using Microsoft.Extensions.Logging;
+
+namespace HardenRunner.Monitoring;
+
+/// <summary>The process and workflow step behind an event; either is null when unknown (never guessed).</summary>
+public readonly record struct Attribution(ProcessInfo? Process, StepInfo? Step)
+{
+    public static Attribution Unknown => default;
+}
+
+/// <summary>
+/// Answers "which process, which step" for network events. Call it while the client's socket still exists: at
+/// accept time for a redirected TCP connection, while a DNS query is being answered, as soon as an NFLOG packet
+/// arrives. Never throws; costs are in docs/monitoring.md.
+/// </summary>
+public interface IProcessAttributor
+{
+    /// <summary>
+    /// A TCP connection: <paramref name="client"/> is the accepted socket's remote end (the client's own address and
+    /// port); <paramref name="originalDestination"/> the address the client dialled (SO_ORIGINAL_DST), when known.
+    /// </summary>
+    Attribution AttributeTcp(IPEndPoint client, IPEndPoint? originalDestination);
+
+    /// <summary>A UDP datagram (a DNS query): <paramref name="client"/> is its source address and port.</summary>
+    Attribution AttributeUdp(IPEndPoint client);
+
+    /// <summary>A process known by pid (a fanotify writer, a detector's subject).</summary>
+    Attribution AttributePid(int pid);
+}
+
+/// <summary>Attribution from sockets (sock_diag + fd links) and the process table (ancestry, step).</summary>
+internal sealed class ProcessAttributor(
+    SocketOwnerResolver? owners,
+    AncestryResolver ancestry,
+    StepResolver steps,
+    ILogger? logger) : IProcessAttributor, IDisposable
+{
+    private int _errorsLogged;
+
+    public SocketOwnerResolver? Owners => owners;
+
+    public Attribution AttributeTcp(IPEndPoint client, IPEndPoint? originalDestination) =>
+        Guard(() => owners?.TcpOwner(client, originalDestination));
+
+    public Attribution AttributeUdp(IPEndPoint client) => Guard(() => owners?.UdpOwner(client));
+
+    public Attribution AttributePid(int pid) => Guard(() => pid);
+
+    /// <summary>The report's process object for <paramref name="pid"/>, or null when nothing is known of it.</summary>
+    public ProcessInfo? Describe(int pid)
+    {
+        var entry = ancestry.Find(pid);
+        return entry is null ? null : new ProcessInfo(pid, entry.Exe ?? entry.Comm, entry.Cmdline, ancestry.Ancestors(pid));
+    }
+
+    public StepInfo? Step(int pid) => steps.Resolve(pid);
+
+    public void Dispose() => owners?.Dispose();
+
+    private Attribution Guard(Func<int?> find)
+    {
+        try
+        {
+            var pid = find();
+            if (pid is not > 0)
+            {
+                return Attribution.Unknown;
+            }
+
+            var process = Describe(pid.Value);
+            return process is null ? Attribution.Unknown : new Attribution(process, steps.Resolve(pid.Value));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            if (Interlocked.Increment(ref _errorsLogged) <= 5)
+            {
+                logger?.LogWarning(e, "process attribution failed; the event stays unattributed");
+            }
+
+            return Attribution.Unknown;
+        }
+    }
+}

@@ -1,0 +1,104 @@
+namespace HardenRunner.Monitoring;
+
+/// <summary>
+/// Maps a socket inode to a process holding it, by reading the /proc/&lt;pid&gt;/fd links. Every socket seen during
+/// a search is remembered, so a later lookup of a socket of an already-searched process is a dictionary hit; a hit
+/// is trusted only after re-reading its one fd link. A search tries the given candidates first (the newest processes:
+/// the one that just connected is usually young), then every other process, and stops at the first holder.
+/// Thread-safe (one search at a time).
+/// </summary>
+internal sealed class SocketInodeIndex
+{
+    private const int MaxRemembered = 200_000;
+
+    private readonly object _gate = new();
+    private readonly Dictionary<ulong, (int Pid, int Fd)> _owners = [];
+    private long _lookups;
+    private long _hits;
+    private long _processesScanned;
+    private long _linksRead;
+
+    public long Lookups => Interlocked.Read(ref _lookups);
+
+    public long CacheHits => Interlocked.Read(ref _hits);
+
+    public long ProcessesScanned => Interlocked.Read(ref _processesScanned);
+
+    public long LinksRead => Interlocked.Read(ref _linksRead);
+
+    /// <summary>A pid whose fd table holds socket <paramref name="inode"/>, or null.</summary>
+    public int? FindOwner(ulong inode, IEnumerable<int> candidates)
+    {
+        if (inode == 0)
+        {
+            return null;
+        }
+
+        lock (_gate)
+        {
+            _lookups++;
+            if (_owners.TryGetValue(inode, out var cached))
+            {
+                _linksRead++;
+                if (ProcFs.FdSocketInode(cached.Pid, cached.Fd) == inode)
+                {
+                    _hits++;
+                    return cached.Pid;
+                }
+
+                _owners.Remove(inode);
+            }
+
+            if (_owners.Count > MaxRemembered)
+            {
+                _owners.Clear();
+            }
+
+            var scanned = new HashSet<int>();
+            foreach (var pid in candidates)
+            {
+                if (scanned.Add(pid) && Scan(pid, inode))
+                {
+                    return pid;
+                }
+            }
+
+            var all = ProcFs.ListPids();
+            all.Sort(static (a, b) => b.CompareTo(a)); // higher pids are (mostly) younger
+            foreach (var pid in all)
+            {
+                if (scanned.Add(pid) && Scan(pid, inode))
+                {
+                    return pid;
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>Reads every fd link of <paramref name="pid"/>, remembering all sockets; true when one is <paramref name="inode"/>.</summary>
+    private bool Scan(int pid, ulong inode)
+    {
+        _processesScanned++;
+        var found = false;
+        foreach (var fd in ProcFs.ListNumeric(ProcFs.PidPath(pid, "fd")))
+        {
+            _linksRead++;
+            var socket = ProcFs.FdSocketInode(pid, fd);
+            if (socket == 0)
+            {
+                continue;
+            }
+
+            _owners.TryAdd(socket, (pid, fd));
+            if (socket == inode)
+            {
+                _owners[socket] = (pid, fd);
+                found = true;
+            }
+        }
+
+        return found;
+    }
+}

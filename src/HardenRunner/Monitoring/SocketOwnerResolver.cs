@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace HardenRunner.Monitoring;
+
+/// <summary>
+/// Finds the process that owns the client end of a connection or datagram flow: NETLINK_SOCK_DIAG (in the
+/// monitor's network namespace) gives the client socket's inode, <see cref="SocketInodeIndex"/> the pid holding it.
+/// Works for sockets of the namespace the resolver was opened in (the runner's); a container's own namespace is not
+/// searched, and a socket already closed is not found (null, never a guess).
+/// </summary>
+internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index, Func<IEnumerable<int>> candidates) : IDisposable
+{
+    private const byte TcpListen = 10;
+    private const byte TcpTimeWait = 6;
+
+    private long _lookups;
+    private long _found;
+    private long _ticks;
+
+    public long Lookups => Interlocked.Read(ref _lookups);
+
+    public long Found => Interlocked.Read(ref _found);
+
+    /// <summary>Mean cost of a lookup so far, in microseconds.</summary>
+    public double MeanMicroseconds => Lookups == 0 ? 0 : Interlocked.Read(ref _ticks) * 1e6 / Stopwatch.Frequency / Lookups;
+
+    public SocketInodeIndex Index => index;
+
+    /// <summary>
+    /// The owner of a TCP socket whose local end is <paramref name="client"/> and, when given, whose peer is
+    /// <paramref name="server"/> (for a redirected connection: the original destination).
+    /// </summary>
+    public int? TcpOwner(IPEndPoint client, IPEndPoint? server)
+    {
+        return Measure(() =>
+        {
+            var c = Normalize(client);
+            var s = server is null ? null : Normalize(server);
+            DiagSocket? best = null;
+            foreach (var sock in diag.Find(ProtocolType.Tcp, c.Port, s?.Port ?? 0))
+            {
+                if (sock.State is TcpListen or TcpTimeWait || sock.Inode == 0 || !Normalize(sock.Local).Address.Equals(c.Address))
+                {
+                    continue;
+                }
+
+                if (s is not null && !Normalize(sock.Remote).Address.Equals(s.Address))
+                {
+                    continue;
+                }
+
+                best = sock;
+                break;
+            }
+
+            return best is { } b ? index.FindOwner(b.Inode, candidates()) : null;
+        });
+    }
+
+    /// <summary>The owner of the UDP socket bound to <paramref name="client"/> (or to the wildcard address on its port).</summary>
+    public int? UdpOwner(IPEndPoint client)
+    {
+        return Measure(() =>
+        {
+            var c = Normalize(client);
+            DiagSocket? exact = null, wildcard = null;
+            foreach (var sock in diag.Find(ProtocolType.Udp, c.Port))
+            {
+                if (sock.Inode == 0)
+                {
+                    continue;
+                }
+
+                var local = Normalize(sock.Local).Address;
+                if (local.Equals(c.Address))
+                {
+                    exact ??= sock;
+                }
+                else if (local.Equals(IPAddress.Any) || local.Equals(IPAddress.IPv6Any))
+                {
+                    wildcard ??= sock;
+                }
+            }
+
+            return (exact ?? wildcard) is { } s ? index.FindOwner(s.Inode, candidates()) : null;
+        });
+    }
+
+    public void Dispose() => diag.Dispose();
+
+    internal static IPEndPoint Normalize(IPEndPoint e) =>
+        e.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(e.Address.MapToIPv4(), e.Port) : e;
+
+    private int? Measure(Func<int?> lookup)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            var pid = lookup();
+            if (pid is not null)
+            {
+                Interlocked.Increment(ref _found);
+            }
+
+            return pid;
+        }
+        finally
+        {
+            Interlocked.Increment(ref _lookups);
+            Interlocked.Add(ref _ticks, Stopwatch.GetTimestamp() - start);
+        }
+    }
+}
