@@ -194,6 +194,32 @@ public sealed class TransparentProxyTests
         Assert.Single(h.Events.Detections);
     }
 
+    [Theory]
+    [InlineData(EgressMode.Audit, "other.test", Decision.Deny)]
+    [InlineData(EgressMode.Block, "allowed.test", Decision.Allow)]
+    public async Task InterceptedWithoutRequest_ClientDistrustsTheCa_StillRecorded(EgressMode mode, string sni, Decision decision)
+    {
+        await using var h = await ProxyHarness.StartAsync(Policy, mode);
+        using var socket = await h.ConnectAsync(true, h.HttpsTarget);
+        using var ssl = new SslStream(new NetworkStream(socket, ownsSocket: false), false, h.UpstreamCa.Trust()); // not the proxy's CA
+        await Assert.ThrowsAsync<AuthenticationException>(() => ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = sni }));
+        socket.Close();
+        await WaitForAsync(() => h.Events.Network.Count == 1);
+        var e = Assert.Single(h.Events.Network);
+        Assert.Equal((sni, decision, NetworkEvent.Passed, (string?)null), (e.Host, e.Decision, e.Action, e.Method));
+        Assert.EndsWith("no HTTP request (TLS handshake failed or connection closed)", e.Rule, StringComparison.Ordinal);
+        Assert.Equal(0, h.Upstream.Connections);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition() && watch.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(20);
+        }
+    }
+
     [Fact]
     public async Task Block_NoSniAndNonTls_ClosedNeverForwarded()
     {

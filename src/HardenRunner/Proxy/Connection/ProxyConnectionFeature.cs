@@ -8,6 +8,8 @@ namespace HardenRunner.Proxy.Connection;
 /// </summary>
 internal sealed class ProxyConnectionFeature(IPEndPoint originalDestination, bool isTls)
 {
+    private int _requests;
+
     /// <summary>Where the client was going (IPv4-mapped addresses unmapped).</summary>
     public IPEndPoint OriginalDestination { get; } = originalDestination;
 
@@ -29,6 +31,11 @@ internal sealed class ProxyConnectionFeature(IPEndPoint originalDestination, boo
     /// <summary>The last name whose addresses were compared with the original destination (see Upstream.DestinationCheck).</summary>
     public string? CheckedHost { get; set; }
 
+    /// <summary>Requests seen on this connection (an intercepted connection with none is recorded once, on close).</summary>
+    public int Requests => _requests;
+
     /// <summary>The address as events record it.</summary>
     public string Address => OriginalDestination.Address.ToString();
+
+    public void CountRequest() => Interlocked.Increment(ref _requests);
 }

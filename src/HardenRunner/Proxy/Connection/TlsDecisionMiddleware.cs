@@ -17,6 +17,8 @@ internal sealed partial class TlsDecisionMiddleware(PolicyEngine policy, EgressM
 {
     private static readonly byte[] AccessDenied = TlsFrameHelper.CreateAlertFrame(SslProtocols.Tls12, TlsAlertDescription.AccessDenied);
 
+    public const string NoRequestSuffix = "; intercepted, no HTTP request (TLS handshake failed or connection closed)";
+
     public ConnectionDelegate Wrap(ConnectionDelegate next) => connection => InvokeAsync(connection, next);
 
     private async Task InvokeAsync(ConnectionContext connection, ConnectionDelegate next)
@@ -45,7 +47,20 @@ internal sealed partial class TlsDecisionMiddleware(PolicyEngine policy, EgressM
                 await splicer.SpliceAsync(connection, feature, decision.SpliceByName ? decision.Host : null).ConfigureAwait(false);
                 return;
             default:
-                await next(connection).ConfigureAwait(false);
+                try
+                {
+                    await next(connection).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (feature.Requests == 0)
+                    {
+                        // the handshake failed (e.g. a client that does not trust the CA) or no request came: the
+                        // connection is still recorded, so an audited denied name is never lost
+                        events.Connection(feature, decision.Host, decision.Verdict with { Rule = decision.Verdict.Rule + NoRequestSuffix }, blocked: false);
+                    }
+                }
+
                 return;
         }
     }

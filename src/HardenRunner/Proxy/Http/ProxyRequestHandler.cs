@@ -37,6 +37,7 @@ internal sealed partial class ProxyRequestHandler(
             return;
         }
 
+        connection.CountRequest();
         var request = context.Request;
         var facts = new RequestFacts(
             connection.IsTls,
