@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 using Yarp.ReverseProxy.Forwarder;
+using NetworkEvent = HardenRunner.Events.NetworkEvent;
 
 namespace HardenRunner.Proxy.Http;
 
@@ -63,10 +64,10 @@ internal sealed partial class ProxyRequestHandler(
         var action = events.Request(connection, plan.Host, plan.Method, plan.Target, plan.Verdict);
         if (plan.FrontedHost is { } fronted)
         {
-            events.DomainFronting(connection, plan.Host ?? "", fronted, action == HardenRunner.Events.NetworkEvent.Blocked);
+            events.DomainFronting(connection, plan.Host ?? "", fronted, action == NetworkEvent.Blocked);
         }
 
-        if (action == HardenRunner.Events.NetworkEvent.Blocked)
+        if (action == NetworkEvent.Blocked)
         {
             LogBlocked(logger, plan.Method, plan.Host ?? "", plan.Verdict.Rule);
             await RespondAsync(context, StatusCodes.Status403Forbidden, plan.Verdict.Rule, close: false).ConfigureAwait(false);
