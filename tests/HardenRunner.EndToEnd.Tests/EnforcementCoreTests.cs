@@ -280,6 +280,27 @@ public sealed class EnforcementCoreTests
     }
 
     [SkippableFact]
+    public async Task Run_WithNoPolicyFile_IsAuditModeWithNothingAllowed_BlocksNothingAndRecordsEverything()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, null, "--upstream-ca", lab.CaCertificatePath);
+        Assert.Contains("audit mode", appliance.Process.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("policy (default)", appliance.Process.StandardOutput, StringComparison.Ordinal);
+
+        var dig = await DigAsync(lab, "+short", "exfil.test", "A");
+        Assert.Equal("198.51.100.20", dig.StandardOutput.Trim());
+        var tcp = Unique("default-");
+        Assert.True((await SendAsync(lab, "tcp", "198.51.100.20", 9000, tcp)).Succeeded);
+        var curl = await lab.RunInRunnerAsync("curl", ["-sS", "--max-time", "10", "https://allowed.test/default"], ClientTimeout);
+        Assert.True(curl.Succeeded, curl.ToString());
+
+        await appliance.WaitForEventAsync(e => IsEvent(e, "dns", "exfil.test", null, -1, "deny", "passed"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "198.51.100.20", 9000, "deny", "passed"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "https", "allowed.test", null, 443, "deny", "passed"), Quiet);
+    }
+
+    [SkippableFact]
     public async Task Run_InvalidPolicy_ExitsTwo_AndChangesNothing()
     {
         Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);

@@ -28,16 +28,26 @@ internal sealed class ApplianceProcess : IAsyncDisposable
 
     public string EventsPath => Path.Combine(StateDir, "events.jsonl");
 
-    /// <summary>Writes the policy and starts <c>harden-runner run</c>; returns once the ready file exists.</summary>
-    public static async Task<ApplianceProcess> StartAsync(TestLab lab, string policyYaml, params string[] extraArgs)
+    /// <summary>
+    /// Writes the policy and starts <c>harden-runner run</c>; returns once the ready file exists. A null
+    /// <paramref name="policyYaml"/> runs with no policy file at all (the embedded default).
+    /// </summary>
+    public static async Task<ApplianceProcess> StartAsync(TestLab lab, string? policyYaml, params string[] extraArgs)
     {
         var dir = Path.Combine(lab.WorkDirectory, "appliance-" + Guid.NewGuid().ToString("N")[..8]);
         System.IO.Directory.CreateDirectory(dir);
-        await File.WriteAllTextAsync(Path.Combine(dir, "policy.yml"), policyYaml);
+        string[] policyArgs = [];
+        if (policyYaml is not null)
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, "policy.yml"), policyYaml);
+            policyArgs = ["--policy", Path.Combine(dir, "policy.yml")];
+        }
+
         var ready = Path.Combine(dir, "ready");
         var process = lab.StartInRunner(
             "dotnet",
-            [HardenRunnerBinary.Path, "run", "--policy", Path.Combine(dir, "policy.yml"), "--state-dir", Path.Combine(dir, "state"), "--ready-file", ready, .. extraArgs]);
+            [HardenRunnerBinary.Path, "run", .. policyArgs, "--state-dir", Path.Combine(dir, "state"), "--ready-file", ready, .. extraArgs],
+            workingDirectory: dir);
         var appliance = new ApplianceProcess(lab, process, dir);
         var deadline = DateTime.UtcNow + ReadyTimeout;
         while (!File.Exists(ready))
