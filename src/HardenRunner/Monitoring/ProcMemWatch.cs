@@ -163,7 +163,18 @@ internal sealed unsafe class ProcMemWatch : IDisposable
             return; // the thread (or process) is gone
         }
 
-        if (MonitorInterop.FanotifyMark(t.Fd, MonitorInterop.FanMarkAdd, MonitorInterop.FanOpen | MonitorInterop.FanAccess, opath, null) != 0)
+        // fanotify_mark refuses an O_PATH descriptor itself (EBADF), but following its /proc/self/fd link lands on
+        // exactly the dentry it pins
+        var self = string.Create(CultureInfo.InvariantCulture, $"/proc/self/fd/{opath}");
+        n = Encoding.UTF8.GetBytes(self, p[..^1]);
+        p[n] = 0;
+        int marked;
+        fixed (byte* pp = p)
+        {
+            marked = MonitorInterop.FanotifyMark(t.Fd, MonitorInterop.FanMarkAdd, MonitorInterop.FanOpen | MonitorInterop.FanAccess, MonitorInterop.AtFdcwd, pp);
+        }
+
+        if (marked != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             _ = LinuxInterop.Close(opath);

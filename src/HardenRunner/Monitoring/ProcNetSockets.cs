@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Net;
@@ -23,24 +22,27 @@ internal static class ProcNetSockets
             return null;
         }
 
-        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
-        try
+        // Rare (only for a shell whose stdin/stdout is a socket), so the simple read: a host with thousands of
+        // TIME_WAIT sockets has megabyte-sized tables and ~20 ms of kernel time per read.
+        foreach (var table in Tables)
         {
-            foreach (var table in Tables)
+            byte[] text;
+            try
             {
-                var n = ProcFs.ReadFile(ProcFs.PidPath(pid, "net/" + table), buffer);
-                if (n > 0 && TryFind(buffer.AsSpan(0, n), table, inode, out var socket))
-                {
-                    return socket;
-                }
+                text = File.ReadAllBytes(ProcFs.PidPath(pid, "net/" + table));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null; // the process is gone
             }
 
-            return null;
+            if (TryFind(text, table, inode, out var socket))
+            {
+                return socket;
+            }
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+
+        return null;
     }
 
     /// <summary>Parses one table (header line first) and returns the entry with <paramref name="inode"/>.</summary>

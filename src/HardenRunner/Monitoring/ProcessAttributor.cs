@@ -23,8 +23,12 @@ public interface IProcessAttributor
     /// </summary>
     Attribution AttributeTcp(IPEndPoint client, IPEndPoint? originalDestination);
 
-    /// <summary>A UDP datagram (a DNS query): <paramref name="client"/> is its source address and port.</summary>
-    Attribution AttributeUdp(IPEndPoint client);
+    /// <summary>
+    /// A UDP datagram (a DNS query): <paramref name="client"/> is its source address and port;
+    /// <paramref name="destination"/> the address it was sent to (the DNS server's local end, or the original
+    /// destination of a redirected query), when known — it makes the lookup exact and finds connected sockets.
+    /// </summary>
+    Attribution AttributeUdp(IPEndPoint client, IPEndPoint? destination = null);
 
     /// <summary>A process known by pid (a fanotify writer, a detector's subject).</summary>
     Attribution AttributePid(int pid);
@@ -44,7 +48,7 @@ internal sealed class ProcessAttributor(
     public Attribution AttributeTcp(IPEndPoint client, IPEndPoint? originalDestination) =>
         Guard(() => owners?.TcpOwner(client, originalDestination));
 
-    public Attribution AttributeUdp(IPEndPoint client) => Guard(() => owners?.UdpOwner(client));
+    public Attribution AttributeUdp(IPEndPoint client, IPEndPoint? destination = null) => Guard(() => owners?.UdpOwner(client, destination));
 
     public Attribution AttributePid(int pid) => Guard(() => pid);
 

@@ -165,6 +165,10 @@ public sealed class ProcessMonitor : IDisposable
         var reader = new ProcessReader(_options.MaxCmdlineBytes);
         var pipeline = _pipeline;
         _runner.ScanExisting();
+        if (_attributor.Owners is { } owners)
+        {
+            _ = Task.Run(owners.Index.Warm);
+        }
 
         if (_options.ForceProcScan)
         {

@@ -26,6 +26,18 @@ internal sealed class SocketInodeIndex
 
     public long LinksRead => Interlocked.Read(ref _linksRead);
 
+    /// <summary>Reads every process's descriptors once (at start, off the request path): fills the map and warms the code.</summary>
+    public void Warm()
+    {
+        lock (_gate)
+        {
+            foreach (var pid in ProcFs.ListPids())
+            {
+                Scan(pid, 0);
+            }
+        }
+    }
+
     /// <summary>A pid whose fd table holds socket <paramref name="inode"/>, or null.</summary>
     public int? FindOwner(ulong inode, IEnumerable<int> candidates)
     {
@@ -92,7 +104,7 @@ internal sealed class SocketInodeIndex
             }
 
             _owners.TryAdd(socket, (pid, fd));
-            if (socket == inode)
+            if (socket == inode && inode != 0)
             {
                 _owners[socket] = (pid, fd);
                 found = true;

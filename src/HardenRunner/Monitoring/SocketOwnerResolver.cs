@@ -38,15 +38,16 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
         {
             var c = Normalize(client);
             var s = server is null ? null : Normalize(server);
+            if (s is not null)
+            {
+                // the usual case (the proxy knows the original destination): one hash lookup in the kernel
+                return diag.FindExact(ProtocolType.Tcp, c, s) is { Inode: > 0 } exact ? index.FindOwner(exact.Inode, candidates()) : null;
+            }
+
             DiagSocket? best = null;
             foreach (var sock in diag.Find(ProtocolType.Tcp, c.Port, s?.Port ?? 0))
             {
                 if (sock.State is TcpListen or TcpTimeWait || sock.Inode == 0 || !Normalize(sock.Local).Address.Equals(c.Address))
-                {
-                    continue;
-                }
-
-                if (s is not null && !Normalize(sock.Remote).Address.Equals(s.Address))
                 {
                     continue;
                 }
@@ -59,12 +60,21 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
         });
     }
 
-    /// <summary>The owner of the UDP socket bound to <paramref name="client"/> (or to the wildcard address on its port).</summary>
-    public int? UdpOwner(IPEndPoint client)
+    /// <summary>
+    /// The owner of the UDP socket bound to <paramref name="client"/> (or to the wildcard address on its port). With
+    /// <paramref name="server"/> (where the datagram was sent: needed for a connected socket, as glibc's resolver
+    /// uses) the kernel looks the socket up directly; without, the sockets on the client's port are listed.
+    /// </summary>
+    public int? UdpOwner(IPEndPoint client, IPEndPoint? server = null)
     {
         return Measure(() =>
         {
             var c = Normalize(client);
+            if (server is not null && diag.FindExact(ProtocolType.Udp, c, Normalize(server)) is { Inode: > 0 } direct)
+            {
+                return index.FindOwner(direct.Inode, candidates());
+            }
+
             DiagSocket? exact = null, wildcard = null;
             foreach (var sock in diag.Find(ProtocolType.Udp, c.Port))
             {

@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using HardenRunner.Monitoring;
+using Xunit.Abstractions;
+
+namespace HardenRunner.Tests.Monitoring;
+
+/// <summary>Measures what attribution costs (docs/monitoring.md quotes these numbers); asserts only loose upper bounds.</summary>
+public class AttributionCostTests(ITestOutputHelper output)
+{
+    [SkippableFact]
+    public void Costs_SockDiagVersusProcNet_ColdAndCachedOwnerSearch()
+    {
+        Skip.IfNot(MonitorTest.IsRoot, MonitorTest.NeedsRoot);
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var client = new TcpClient();
+        client.Connect((IPEndPoint)listener.LocalEndpoint);
+        using var accepted = listener.AcceptSocket();
+        var clientEnd = (IPEndPoint)accepted.RemoteEndPoint!;
+        var serverEnd = (IPEndPoint)accepted.LocalEndPoint!;
+        using var diag = SockDiag.Open();
+
+        // 1. client socket → inode: sock_diag exact lookup, sock_diag dump (kernel-filtered by port), /proc/net parse
+        var exactUs = Median(200, () => Assert.Equal(clientEnd.Port, diag.FindExact(ProtocolType.Tcp, clientEnd, serverEnd)?.Local.Port));
+        var diagUs = Median(50, () => Assert.Single(diag.Find(ProtocolType.Tcp, clientEnd.Port), s => s.Local.Port == clientEnd.Port));
+        var inode = diag.Find(ProtocolType.Tcp, clientEnd.Port).Single(s => s.Local.Port == clientEnd.Port).Inode;
+        var procNetUs = Median(20, () => Assert.NotNull(ProcNetSockets.Find(Environment.ProcessId, inode)));
+
+        // 2. inode → pid: a full search of every process's descriptors (cold) versus the remembered fd (warm)
+        var pids = ProcFs.ListPids().Count;
+        var coldUs = Median(20, () => Assert.Equal(Environment.ProcessId, new SocketInodeIndex().FindOwner(inode, [])));
+        var index = new SocketInodeIndex();
+        index.FindOwner(inode, []);
+        var warmUs = Median(200, () => Assert.Equal(Environment.ProcessId, index.FindOwner(inode, [])));
+
+        // 3. the whole lookup through the monitor (sock_diag + warm index + ancestry + step)
+        using var monitor = MonitorTest.StartMonitor(new CollectingSink());
+        monitor.Attributor.AttributeTcp(clientEnd, serverEnd);
+        var wholeUs = Median(200, () => Assert.Equal(Environment.ProcessId, monitor.Attributor.AttributeTcp(clientEnd, serverEnd).Process?.Pid));
+        var wholeDumpUs = Median(50, () => Assert.Equal(Environment.ProcessId, monitor.Attributor.AttributeTcp(clientEnd, null).Process?.Pid));
+        var tcpSockets = diag.All(ProtocolType.Tcp).Count;
+
+        output.WriteLine($"machine: {pids} processes, {tcpSockets} TCP sockets, {Environment.ProcessorCount} cpus");
+        output.WriteLine($"socket → inode: sock_diag exact {exactUs:F0} µs, sock_diag dump by port {diagUs:F0} µs, /proc/<pid>/net/tcp{{,6}},udp{{,6}} parse {procNetUs:F0} µs");
+        output.WriteLine($"inode → pid: full descriptor search {coldUs:F0} µs (this process holds ~{ProcFs.ListNumeric(ProcFs.PidPath(Environment.ProcessId, "fd")).Count} fds); remembered {warmUs:F0} µs");
+        output.WriteLine($"AttributeTcp end to end (warm): with original destination {wholeUs:F0} µs, without {wholeDumpUs:F0} µs");
+        Assert.InRange(wholeUs, 0, 50_000);
+    }
+
+    private static double Median(int n, Action action)
+    {
+        action(); // warm-up (JIT)
+        var samples = new double[n];
+        for (var i = 0; i < n; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            action();
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+        }
+
+        Array.Sort(samples);
+        return samples[n / 2];
+    }
+}
