@@ -11,7 +11,7 @@ internal sealed class RunnerProcesses(IReadOnlyCollection<string> workerNames, I
 {
     private readonly object _gate = new();
     private readonly HashSet<int> _workers = [];
-    private readonly HashSet<int> _protected = [];
+    private readonly Dictionary<int, string> _protected = [];
 
     /// <summary>Raised (on the caller's thread) when a process whose memory is protected appears or exits.</summary>
     public event Action<int>? ProtectedAdded;
@@ -35,8 +35,17 @@ internal sealed class RunnerProcesses(IReadOnlyCollection<string> workerNames, I
         {
             lock (_gate)
             {
-                return [.. _protected];
+                return [.. _protected.Keys];
             }
+        }
+    }
+
+    /// <summary>The runner name a protected pid was recognised by ("Runner.Worker"), or null.</summary>
+    public string? NameOf(int pid)
+    {
+        lock (_gate)
+        {
+            return _protected.GetValueOrDefault(pid);
         }
     }
 
@@ -52,7 +61,7 @@ internal sealed class RunnerProcesses(IReadOnlyCollection<string> workerNames, I
     {
         lock (_gate)
         {
-            return _protected.Contains(pid);
+            return _protected.ContainsKey(pid);
         }
     }
 
@@ -89,7 +98,7 @@ internal sealed class RunnerProcesses(IReadOnlyCollection<string> workerNames, I
                 _workers.Remove(pid); // the pid exec'd something else
             }
 
-            added = isProtected && _protected.Add(pid);
+            added = isProtected && _protected.TryAdd(pid, protectedNames.First(n => n == comm || n == name));
             removed = !isProtected && _protected.Remove(pid);
         }
 

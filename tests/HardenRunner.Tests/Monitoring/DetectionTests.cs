@@ -96,6 +96,13 @@ public class DetectionTests
             Assert.Equal(workerPid.ToString(), d.Evidence["targetPid"]);
             Assert.Equal("Runner.Worker", d.Evidence["target"]);
             Assert.Contains("python", d.Process?.Exe);
+
+            // the same through a thread's own memory file, /proc/<pid>/task/<tid>/mem (another inode)
+            MonitorTest.Kill(reader);
+            reader = MonitorTest.Spawn(MonitorTest.Python, "-c", "import sys; p=sys.argv[1]; open('/proc/%s/task/%s/me'%(p,p)+'m','rb',0)", workerPid.ToString());
+            var taskReaderPid = reader.Id;
+            Assert.True(reader.WaitForExit(10_000));
+            Assert.NotNull(sink.WaitFor<DetectionEvent>(e => e.Type == DetectionTypes.RunnerMemoryRead && e.Process?.Pid == taskReaderPid, Wait));
         }
         finally
         {

@@ -154,10 +154,10 @@ internal sealed class RunnerMemoryReadDetector : IDisposable
         return false;
     }
 
-    private static Finding Create(int reader, int target, string method, string what)
+    private Finding Create(int reader, int target, string method, string what)
     {
         var inv = CultureInfo.InvariantCulture;
-        var name = ProcFs.TryReadStatus(target, out var s) ? s.Name : "runner process";
+        var name = _runner.NameOf(target) ?? "runner process";
         return new Finding(
             DetectionTypes.RunnerMemoryRead,
             DetectionTypes.Critical,
