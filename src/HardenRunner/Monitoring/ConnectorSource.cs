@@ -17,6 +17,7 @@ internal sealed class ConnectorSource : IDisposable
     private readonly Thread _thread;
     private readonly ProcSequenceTracker _sequence = new();
     private volatile bool _stopping;
+    private int _errors;
 
     public ConnectorSource(ProcConnectorSocket socket, ProcessPipeline pipeline, ProcessMonitorStats stats, MonotonicClock clock, ILogger? logger)
     {
@@ -68,7 +69,7 @@ internal sealed class ConnectorSource : IDisposable
                 }
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             Failure = e;
             if (!_stopping)
@@ -81,6 +82,22 @@ internal sealed class ConnectorSource : IDisposable
     private void Handle(ProcEvent e)
     {
         _sequence.Observe(e);
+        try
+        {
+            Dispatch(e);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // one bad event must not stop the reader (an exception here would end the thread, or the process)
+            if (Interlocked.Increment(ref _errors) <= 5)
+            {
+                _logger?.LogWarning(ex, "proc connector: handling a {Kind} event of pid {Pid} failed", e.Kind, e.Tgid);
+            }
+        }
+    }
+
+    private void Dispatch(ProcEvent e)
+    {
         switch (e.Kind)
         {
             case ProcEventKind.Fork when e.Pid == e.Tgid:

@@ -40,6 +40,9 @@ internal sealed unsafe class ProcMemWatch : IDisposable
 
     public long Overflows => Interlocked.Read(ref _overflows);
 
+    /// <summary>The last error of the callback (diagnostics).</summary>
+    public Exception? LastError { get; private set; }
+
     /// <summary>Whether fanotify can watch procfs here (root, kernel support); the reason when it cannot.</summary>
     public static string? Unavailable()
     {
@@ -278,7 +281,14 @@ internal sealed unsafe class ProcMemWatch : IDisposable
                 else if (pid != _self && pid != t.Pid)
                 {
                     Interlocked.Increment(ref _events);
-                    _onAccess(pid, t.Pid, mask);
+                    try
+                    {
+                        _onAccess(pid, t.Pid, mask);
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        LastError = e; // reporting failed; keep watching
+                    }
                 }
 
                 span = span[length..];

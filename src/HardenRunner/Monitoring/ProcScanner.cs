@@ -28,6 +28,9 @@ internal sealed class ProcScanner : IDisposable
 
     public long Scans => Interlocked.Read(ref _scans);
 
+    /// <summary>The last error a scan met (scanning continues).</summary>
+    public Exception? Failure { get; private set; }
+
     public void Dispose()
     {
         _stop.Set();
@@ -56,7 +59,14 @@ internal sealed class ProcScanner : IDisposable
     {
         while (!_stop.Wait(_interval))
         {
-            ScanOnce();
+            try
+            {
+                ScanOnce();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Failure = e; // the next scan tries again
+            }
         }
     }
 

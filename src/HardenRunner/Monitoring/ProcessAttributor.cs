@@ -76,7 +76,7 @@ internal sealed class ProcessAttributor(
             var process = Describe(pid.Value);
             return process is null ? Attribution.Unknown : new Attribution(process, steps.Resolve(pid.Value));
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             if (Interlocked.Increment(ref _errorsLogged) <= 5)
             {

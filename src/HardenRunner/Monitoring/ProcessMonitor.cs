@@ -114,12 +114,13 @@ public sealed class ProcessMonitor : IDisposable
     {
         _stopping = true;
         _connector?.Dispose();
-        _scanner?.Dispose();
         _queue.CompleteAdding();
         if (_worker.IsAlive)
         {
             _worker.Join(5000);
         }
+
+        _scanner?.Dispose(); // after the worker: it may have started one
 
         _memory.Dispose();
         _attributor.Dispose();
@@ -234,7 +235,7 @@ public sealed class ProcessMonitor : IDisposable
                 {
                     Handle(signal);
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
+                catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     _logger?.LogWarning(e, "process monitor: handling {Signal} failed", signal.GetType().Name);
                 }
@@ -255,11 +256,20 @@ public sealed class ProcessMonitor : IDisposable
     private void Upkeep()
     {
         _table.Sweep(_time.GetUtcNow());
+        if (_connector?.Failure is { } failure && _scanner is null && !_stopping)
+        {
+            // fail-safe: a dead connector reader must not leave the job unwatched
+            FallbackReason = "the proc connector reader failed: " + failure.Message;
+            Mode = ScanMode;
+            _logger?.LogError(failure, "process monitor: proc connector reader failed; scanning /proc from now on");
+            _scanner = new ProcScanner(_pipeline, _options.ScanInterval, _time, new ProcessReader(_options.MaxCmdlineBytes));
+        }
+
         try
         {
-            _memory.Poll(connectorActive: _connector is not null);
+            _memory.Poll(connectorActive: _scanner is null);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             _logger?.LogWarning(e, "runner-memory-read poll failed");
         }
