@@ -66,9 +66,20 @@ internal sealed class ProcessPipeline(ProcessTable table, ProcessReader reader, 
             return;
         }
 
-        table.Update(pid, e => e with { Uid = ruid, Euid = euid });
+        string? exe = null, cmdline = null;
+        if (euid == 0 && before.Euid != 0)
+        {
+            // a set-uid exec commits its credentials after the new image is mapped, so /proc already names the
+            // program that gained root, while the table may still hold the forked parent's image (the exec event
+            // comes after this one): record the new image now, so whoever reads the table names the right program
+            exe = ProcFs.ReadExe(pid);
+            cmdline = ProcFs.ReadCmdline(pid, reader.MaxCmdlineBytes);
+        }
+
+        table.Update(pid, e => e with { Uid = ruid, Euid = euid, Exe = exe ?? e.Exe, Cmdline = cmdline ?? e.Cmdline });
         if (euid != before.Euid)
         {
+            before = before with { Exe = exe ?? before.Exe, Cmdline = cmdline ?? before.Cmdline };
             Enqueue(new UidSignal(before, ruid, euid, time));
         }
     }
