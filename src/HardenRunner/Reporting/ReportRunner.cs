@@ -1,0 +1,84 @@
+using HardenRunner.Store;
+
+namespace HardenRunner.Reporting;
+
+/// <summary>What <c>harden-runner report</c> was asked for.</summary>
+public sealed record ReportRequest(string StateDir, string? RunId, string Format, string? OutputPath);
+
+/// <summary>
+/// <c>harden-runner report [--run ID] --format json [-o FILE] [--state-dir DIR]</c>: renders a run (default: the
+/// latest) from the store under the state directory. Exit codes follow DESIGN §3: 0 success; 2 bad input (a format
+/// not supported yet, an unknown run id); 1 anything else (no store, an unreadable store, a file that cannot be written).
+/// </summary>
+public static class ReportRunner
+{
+    public const string JsonFormat = "json";
+
+    public static async Task<int> RunAsync(ReportRequest request, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        if (!string.Equals(request.Format, JsonFormat, StringComparison.Ordinal))
+        {
+            stderr.WriteLine($"error: --format {request.Format} is not supported yet: only json (markdown, html and sarif come with the insights work)");
+            return 2;
+        }
+
+        var dbPath = SqliteEventStore.PathIn(request.StateDir);
+        if (!File.Exists(dbPath))
+        {
+            stderr.WriteLine($"error: no store at {dbPath}: no run was recorded with state directory {request.StateDir}");
+            return 1;
+        }
+
+        try
+        {
+            await using var store = SqliteEventStore.Open(dbPath);
+            RunInfo? run;
+            if (request.RunId is { } id)
+            {
+                run = await store.GetRunAsync(id, cancellationToken).ConfigureAwait(false);
+                if (run is null)
+                {
+                    var recent = await store.ListRunsAsync(new RunFilter { Limit = 5 }, cancellationToken).ConfigureAwait(false);
+                    stderr.WriteLine($"error: no run '{id}' in {dbPath}" + (recent.Count == 0
+                        ? " (it has no runs)"
+                        : $"; the latest: {string.Join(", ", recent.Select(r => r.Id))}"));
+                    return 2;
+                }
+            }
+            else
+            {
+                run = (await store.ListRunsAsync(new RunFilter { Limit = 1 }, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+                if (run is null)
+                {
+                    stderr.WriteLine($"error: the store {dbPath} has no runs");
+                    return 1;
+                }
+            }
+
+            if (request.OutputPath is { } output)
+            {
+                await PrivateFile.WriteAtomicallyAsync(output, s => JsonReportBuilder.WriteAsync(store, run, s, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await stdout.WriteLineAsync(await JsonReportBuilder.BuildAsync(store, run, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+                await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return 0;
+        }
+        catch (StoreException ex)
+        {
+            stderr.WriteLine($"error: {ex.Message}");
+            return 1;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"error: cannot write {request.OutputPath}: {ex.Message}");
+            return 1;
+        }
+    }
+}

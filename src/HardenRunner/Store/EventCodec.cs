@@ -1,0 +1,298 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Json;
+using HardenRunner.Events;
+using HardenRunner.Policy.Model;
+
+namespace HardenRunner.Store;
+
+/// <summary>
+/// An event as the store keeps it: the typed columns reports and queries filter on, and the whole event as JSON.
+/// <see cref="Path"/> is the request path of a network event or the file path of a file event.
+/// </summary>
+public sealed record EncodedEvent(
+    EventKind Kind,
+    DateTimeOffset Time,
+    string? NetKind,
+    string? Host,
+    string? Address,
+    int? Port,
+    string? Decision,
+    string? Action,
+    string? Method,
+    string? Path,
+    string? Operation,
+    string? DetectionType,
+    string? Severity,
+    int? Pid,
+    string? StepAction,
+    string Data);
+
+/// <summary>
+/// Turns events into <see cref="EncodedEvent"/>s and back; shared by every <see cref="IEventStore"/> implementation
+/// so that they store the same thing. Encoding redacts first (<see cref="Reporting.EventRedactor"/>).
+/// </summary>
+public static class EventCodec
+{
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
+    /// <summary>Times are stored as UTC text that sorts in time order.</summary>
+    public const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
+
+    public static string FormatTime(DateTimeOffset time) => time.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture);
+
+    public static DateTimeOffset ParseTime(string text) =>
+        new(DateTime.ParseExact(text, TimeFormat, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal), TimeSpan.Zero);
+
+    public static string DecisionText(Decision d) => d == Decision.Allow ? "allow" : "deny";
+
+    /// <summary>Encodes a redacted copy of <paramref name="e"/>. Throws <see cref="ArgumentException"/> for event types the store does not keep.</summary>
+    public static EncodedEvent Encode(ApplianceEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        var r = Reporting.EventRedactor.Redact(e);
+        return r switch
+        {
+            NetworkEvent n => new EncodedEvent(
+                EventKind.Network, n.Time, n.Kind, n.Host, n.Address, n.Port, DecisionText(n.Decision), n.Action, n.Method, n.Path,
+                null, null, null, n.Process?.Pid, n.Step?.Action, Json(w => WriteNetwork(w, n))),
+            DetectionEvent d => new EncodedEvent(
+                EventKind.Detection, d.Time, null, null, null, null, null, null, null, null,
+                null, d.Type, d.Severity, d.Process?.Pid, d.Step?.Action, Json(w => WriteDetection(w, d))),
+            ProcessEvent p => new EncodedEvent(
+                EventKind.Process, p.Time, null, null, null, null, null, null, null, null,
+                null, null, null, p.Pid, p.Step?.Action, Json(w => WriteProcess(w, p))),
+            FileEvent f => new EncodedEvent(
+                EventKind.File, f.Time, null, null, null, null, null, null, null, f.Path,
+                f.Operation, null, null, f.Process?.Pid, f.Step?.Action, Json(w => WriteFile(w, f))),
+            _ => throw new ArgumentException($"the store does not keep events of type {e.GetType().Name}", nameof(e)),
+        };
+    }
+
+    /// <summary>Rebuilds an event from its kind, time and JSON. Throws <see cref="StoreException"/> for malformed data.</summary>
+    public static ApplianceEvent Decode(EventKind kind, DateTimeOffset time, string data)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(data);
+            var o = doc.RootElement;
+            return kind switch
+            {
+                EventKind.Network => new NetworkEvent(
+                    time,
+                    Req(o, "kind"),
+                    Str(o, "host"),
+                    Str(o, "address"),
+                    o.GetProperty("port").GetInt32(),
+                    Str(o, "decision") == "allow" ? Decision.Allow : Decision.Deny,
+                    Req(o, "action"),
+                    Str(o, "rule") ?? "",
+                    Str(o, "method"),
+                    Str(o, "path"),
+                    Str(o, "queryType"))
+                {
+                    Process = ReadProcess(o),
+                    Step = ReadStep(o),
+                },
+                EventKind.Detection => new DetectionEvent(time, Req(o, "type"), Req(o, "severity"), Str(o, "summary") ?? "", ReadEvidence(o))
+                {
+                    Process = ReadProcess(o),
+                    Step = ReadStep(o),
+                },
+                EventKind.Process => new ProcessEvent(
+                    time,
+                    o.GetProperty("pid").GetInt32(),
+                    o.GetProperty("ppid").GetInt32(),
+                    Str(o, "exe"),
+                    Str(o, "cmdline"),
+                    ParseTime(Req(o, "start")),
+                    o.GetProperty("uid").GetInt32(),
+                    o.GetProperty("euid").GetInt32(),
+                    ReadStep(o)),
+                EventKind.File => new FileEvent(time, Req(o, "path"), Req(o, "operation"), o.GetProperty("tracked").GetBoolean(), ReadProcess(o), ReadStep(o)),
+                _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
+            };
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new StoreException($"a stored {EventKinds.Name(kind)} event is malformed: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Writes a process object (DESIGN §5) or null.</summary>
+    public static void WriteProcessInfo(Utf8JsonWriter w, string name, ProcessInfo? p)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (p is null)
+        {
+            w.WriteNull(name);
+            return;
+        }
+
+        w.WriteStartObject(name);
+        w.WriteNumber("pid", p.Pid);
+        WriteNullable(w, "exe", p.Exe);
+        WriteNullable(w, "cmdline", p.Cmdline);
+        w.WriteStartArray("ancestors");
+        foreach (var a in p.Ancestors)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("pid", a.Pid);
+            WriteNullable(w, "exe", a.Exe);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary>Writes a step object (DESIGN §5) or null.</summary>
+    public static void WriteStepInfo(Utf8JsonWriter w, string name, StepInfo? s)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (s is null)
+        {
+            w.WriteNull(name);
+            return;
+        }
+
+        w.WriteStartObject(name);
+        WriteNullable(w, "action", s.Action);
+        WriteNullable(w, "uses", s.Uses);
+        w.WriteEndObject();
+    }
+
+    public static void WriteNullable(Utf8JsonWriter w, string name, string? value)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (value is null)
+        {
+            w.WriteNull(name);
+        }
+        else
+        {
+            w.WriteString(name, value);
+        }
+    }
+
+    private static void WriteNetwork(Utf8JsonWriter w, NetworkEvent n)
+    {
+        w.WriteString("kind", n.Kind);
+        WriteNullable(w, "host", n.Host);
+        WriteNullable(w, "address", n.Address);
+        w.WriteNumber("port", n.Port);
+        WriteNullable(w, "method", n.Method);
+        WriteNullable(w, "path", n.Path);
+        WriteNullable(w, "queryType", n.QueryType);
+        w.WriteString("decision", DecisionText(n.Decision));
+        w.WriteString("action", n.Action);
+        w.WriteString("rule", n.Rule);
+        WriteProcessInfo(w, "process", n.Process);
+        WriteStepInfo(w, "step", n.Step);
+    }
+
+    private static void WriteDetection(Utf8JsonWriter w, DetectionEvent d)
+    {
+        w.WriteString("type", d.Type);
+        w.WriteString("severity", d.Severity);
+        w.WriteString("summary", d.Summary);
+        w.WriteStartObject("evidence");
+        foreach (var (k, v) in d.Evidence)
+        {
+            w.WriteString(k, v);
+        }
+
+        w.WriteEndObject();
+        WriteProcessInfo(w, "process", d.Process);
+        WriteStepInfo(w, "step", d.Step);
+    }
+
+    private static void WriteProcess(Utf8JsonWriter w, ProcessEvent p)
+    {
+        w.WriteNumber("pid", p.Pid);
+        w.WriteNumber("ppid", p.Ppid);
+        WriteNullable(w, "exe", p.Exe);
+        WriteNullable(w, "cmdline", p.Cmdline);
+        w.WriteString("start", FormatTime(p.Start));
+        w.WriteNumber("uid", p.Uid);
+        w.WriteNumber("euid", p.Euid);
+        WriteStepInfo(w, "step", p.Step);
+    }
+
+    private static void WriteFile(Utf8JsonWriter w, FileEvent f)
+    {
+        w.WriteString("path", f.Path);
+        w.WriteString("operation", f.Operation);
+        w.WriteBoolean("tracked", f.Tracked);
+        WriteProcessInfo(w, "process", f.Process);
+        WriteStepInfo(w, "step", f.Step);
+    }
+
+    private static string Json(Action<Utf8JsonWriter> body)
+    {
+        // one buffer and writer per thread, reused: encoding runs for every stored event
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        var w = t_writer ??= new Utf8JsonWriter(buffer);
+        buffer.ResetWrittenCount();
+        w.Reset(buffer);
+        w.WriteStartObject();
+        body(w);
+        w.WriteEndObject();
+        w.Flush();
+        var json = System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+        if (buffer.Capacity > 64 * 1024)
+        {
+            // do not keep a huge buffer alive after a huge event
+            t_buffer = null;
+            t_writer = null;
+        }
+
+        return json;
+    }
+
+    private static string Req(JsonElement o, string name) =>
+        Str(o, name) ?? throw new FormatException($"'{name}' is missing");
+
+    private static string? Str(JsonElement o, string name) =>
+        o.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    private static ProcessInfo? ReadProcess(JsonElement o)
+    {
+        if (!o.TryGetProperty("process", out var p) || p.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        var ancestors = new List<AncestorInfo>();
+        if (p.TryGetProperty("ancestors", out var list) && list.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var a in list.EnumerateArray())
+            {
+                ancestors.Add(new AncestorInfo(a.GetProperty("pid").GetInt32(), Str(a, "exe")));
+            }
+        }
+
+        return new ProcessInfo(p.GetProperty("pid").GetInt32(), Str(p, "exe"), Str(p, "cmdline"), ancestors);
+    }
+
+    private static StepInfo? ReadStep(JsonElement o) =>
+        o.TryGetProperty("step", out var s) && s.ValueKind == JsonValueKind.Object ? new StepInfo(Str(s, "action"), Str(s, "uses")) : null;
+
+    private static Dictionary<string, string> ReadEvidence(JsonElement o)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (o.TryGetProperty("evidence", out var e) && e.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var p in e.EnumerateObject())
+            {
+                result[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : p.Value.GetRawText();
+            }
+        }
+
+        return result;
+    }
+}
