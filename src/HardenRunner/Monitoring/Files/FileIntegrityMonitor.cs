@@ -33,6 +33,7 @@ public sealed class FileIntegrityMonitor : IDisposable
     public const string SourceOverwritten = "source-overwritten";
 
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan LossNoticeInterval = TimeSpan.FromSeconds(5);
 
     private readonly IEventSink _sink;
     private readonly FileIntegrityMonitorOptions _options;
@@ -51,12 +52,14 @@ public sealed class FileIntegrityMonitor : IDisposable
     private readonly List<TaskCompletionSource<int>> _recheckRequests = [];
     private long _refreshAt = long.MaxValue;
     private long _recheckAt = long.MaxValue;
+    private long _lastLossNotice;
+    private long _lossesSinceNotice;
     private bool _detectionsCapNoticed;
     private bool _untrackedCapNoticed;
     private volatile bool _stopping;
 
     private FileIntegrityMonitor(
-        IEventSink sink, FileIntegrityMonitorOptions options, ILogger? logger, FanotifyWatcher watcher, SourceInventory inventory, ControlFileSet controls)
+        IEventSink sink, FileIntegrityMonitorOptions options, ILogger? logger, FanotifyWatcher watcher, SourceInventory inventory, ControlFileSet controls, string gitDir)
     {
         _sink = sink;
         _options = options;
@@ -67,7 +70,7 @@ public sealed class FileIntegrityMonitor : IDisposable
         _attribute = options.Attribute ?? ProcWriterAttribution.Attribute;
         var self = Environment.ProcessId;
         _isOwn = options.IsOwnWriter ?? (pid => pid == self);
-        _gitIndex = Path.Combine(inventory.GitDirectory ?? inventory.Workspace + "/.git", "index");
+        _gitIndex = Path.Combine(gitDir, "index");
         _consumer = new Thread(Consume) { IsBackground = true, Name = "hr-file-integrity" };
     }
 
@@ -100,13 +103,13 @@ public sealed class FileIntegrityMonitor : IDisposable
         var gitDir = GitDirectoryGuess(workspace);
         var scope = new WatchScope(
             [workspace, .. controls.WatchedDirectories],
-            [.. controls.WatchedFiles, .. gitDir is null ? Array.Empty<string>() : [Path.Combine(gitDir, "index")]]);
+            [.. controls.WatchedFiles, Path.Combine(gitDir, "index")]);
         var watcher = FanotifyWatcher.Start(scope, options.Watcher.WithAttribute(options.Attribute ?? ProcWriterAttribution.Attribute), logger);
         try
         {
             var clock = Stopwatch.StartNew();
             var inventory = SourceInventory.Build(workspace, options.MaxHashedFileBytes);
-            var monitor = new FileIntegrityMonitor(sink, options, logger, watcher, inventory, controls) { InventoryElapsed = clock.Elapsed };
+            var monitor = new FileIntegrityMonitor(sink, options, logger, watcher, inventory, controls, gitDir) { InventoryElapsed = clock.Elapsed };
             logger?.LogInformation(
                 "File monitor: {Count} source files in {Workspace} ({Method}{Reason}) in {Ms:0} ms; {Mode} marks",
                 inventory.Count, workspace, inventory.Method, inventory.MethodReason is null ? "" : ": " + inventory.MethodReason,
@@ -162,10 +165,39 @@ public sealed class FileIntegrityMonitor : IDisposable
         }
     }
 
-    private static string? GitDirectoryGuess(string workspace)
+    /// <summary>
+    /// The git directory whose index says what is source: .git in the workspace or its nearest ancestor (a directory,
+    /// or a "gitdir:" file for worktrees and submodules); the workspace's own .git when there is none yet (a checkout
+    /// after start creates it).
+    /// </summary>
+    private static string GitDirectoryGuess(string workspace)
     {
-        var dotGit = Path.Combine(workspace, ".git");
-        return Directory.Exists(dotGit) || !File.Exists(dotGit) ? dotGit : null; // a .git file (worktree, submodule): the index lives elsewhere
+        for (var dir = workspace; !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+        {
+            var dotGit = Path.Combine(dir, ".git");
+            if (Directory.Exists(dotGit))
+            {
+                return FanotifyInterop.Canonical(dotGit) ?? dotGit;
+            }
+
+            if (File.Exists(dotGit))
+            {
+                try
+                {
+                    var line = File.ReadLines(dotGit).FirstOrDefault() ?? "";
+                    if (line.StartsWith("gitdir:", StringComparison.Ordinal))
+                    {
+                        var target = Path.GetFullPath(line[7..].Trim(), dir);
+                        return FanotifyInterop.Canonical(target) ?? target;
+                    }
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
+        return Path.Combine(workspace, ".git");
     }
 
     private void Consume()
@@ -230,15 +262,24 @@ public sealed class FileIntegrityMonitor : IDisposable
         if (change.Has(FileChangeKind.Overflow))
         {
             Stats.Loss();
-            Notice(
-                FileMonitorNotice.EventsLost,
-                "file events were lost (fanotify queue overflow or full monitor queue); every source and control file will be re-checked",
-                new Dictionary<string, string>
-                {
-                    ["kernelOverflows"] = _watcher.Stats.KernelOverflows.ToString(CultureInfo.InvariantCulture),
-                    ["dropped"] = _watcher.Stats.Dropped.ToString(CultureInfo.InvariantCulture),
-                });
-            _recheckAt = Stopwatch.GetTimestamp() + (long)(_options.RecheckDelay.TotalSeconds * Stopwatch.Frequency);
+            _lossesSinceNotice++;
+            var now = Stopwatch.GetTimestamp();
+            if (_lastLossNotice == 0 || Stopwatch.GetElapsedTime(_lastLossNotice, now) >= LossNoticeInterval)
+            {
+                Notice(
+                    FileMonitorNotice.EventsLost,
+                    "file events were lost (fanotify queue overflow or full monitor queue); every source and control file will be re-checked",
+                    new Dictionary<string, string>
+                    {
+                        ["losses"] = _lossesSinceNotice.ToString(CultureInfo.InvariantCulture),
+                        ["kernelOverflows"] = _watcher.Stats.KernelOverflows.ToString(CultureInfo.InvariantCulture),
+                        ["dropped"] = _watcher.Stats.Dropped.ToString(CultureInfo.InvariantCulture),
+                    });
+                _lastLossNotice = now;
+                _lossesSinceNotice = 0;
+            }
+
+            _recheckAt = now + (long)(_options.RecheckDelay.TotalSeconds * Stopwatch.Frequency);
             return;
         }
 

@@ -82,8 +82,8 @@ public sealed class FileMonitorStats
     /// <summary>Changes by the appliance itself (ignored).</summary>
     public long OwnWrites => Interlocked.Read(ref _ownWrites);
 
-    /// <summary>Times events were lost (kernel overflow or full queue) and reported.</summary>
-    public long LossNotices => Interlocked.Read(ref _lossNotices);
+    /// <summary>Times events were lost (kernel overflow or full queue); the first is announced with a notice, then at most one notice per 5 s.</summary>
+    public long Losses => Interlocked.Read(ref _lossNotices);
 
     /// <summary>Inventory refreshes after the git index changed.</summary>
     public long Refreshes => Interlocked.Read(ref _refreshes);

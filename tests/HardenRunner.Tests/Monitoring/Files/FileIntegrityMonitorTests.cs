@@ -197,6 +197,24 @@ public sealed class FileIntegrityMonitorTests : IDisposable
     }
 
     [SkippableFact]
+    public void WorkspaceBelowTheRepositoryRoot_SourceIsTheTrackedFilesBelowIt_AndTheRepositoryIndexIsWatched()
+    {
+        Skip.IfNot(FileMonitorHarness.IsRoot, FileMonitorHarness.NeedsRoot);
+        _h.WithGitRepo(new Dictionary<string, string> { ["app/x.c"] = "int x;\n", ["other/y.c"] = "int y;\n" });
+        var monitor = _h.Start(o => new FileIntegrityMonitorOptions { Workspace = _h.PathOf("app"), Attribute = o.Attribute, Observer = o.Observer });
+        Assert.Equal(["x.c"], monitor.Inventory.Files.Select(f => f.RelativePath).ToArray());
+
+        Assert.Equal(0, _h.RunStep("add", "echo 'int n;' > app/n.c && git add app/n.c"));
+        Assert.True(FileMonitorHarnessWait.Until(() => monitor.Stats.Refreshes > 0 && monitor.Inventory.Count == 2, Wait));
+
+        Assert.Equal(0, _h.RunStep("sub", "echo evil >> app/n.c && echo evil >> other/y.c"));
+        var d = _h.Sink.WaitFor<DetectionEvent>(x => x.Type == FileIntegrityMonitor.SourceOverwritten, Wait);
+        Assert.NotNull(d);
+        Assert.Equal(_h.PathOf("app/n.c"), d.Evidence["path"]);
+        Assert.Single(_h.Sink.Detections(FileIntegrityMonitor.SourceOverwritten)); // other/ is outside the workspace
+    }
+
+    [SkippableFact]
     public void OwnWrites_ToTrackedFiles_AreIgnored_AndBecomeTheNewBaseline()
     {
         Skip.IfNot(FileMonitorHarness.IsRoot, FileMonitorHarness.NeedsRoot);
