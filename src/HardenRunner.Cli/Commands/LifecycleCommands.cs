@@ -49,6 +49,8 @@ internal static class LifecycleCommands
 
         public Option<string> ResolvConf { get; } = new("--resolv-conf") { Description = "The resolver configuration to point at the appliance.", DefaultValueFactory = _ => "/etc/resolv.conf", Hidden = true };
 
+        public Option<string> ProcConnectorNetns { get; } = new("--proc-connector-netns") { Description = "A namespace file of the initial network namespace (for the kernel proc connector).", DefaultValueFactory = _ => "/proc/1/ns/net", Hidden = true };
+
         public void AddTo(Command cmd)
         {
             cmd.Options.Add(Policy);
@@ -61,6 +63,7 @@ internal static class LifecycleCommands
             cmd.Options.Add(ReadyFile);
             cmd.Options.Add(DnsPort);
             cmd.Options.Add(ResolvConf);
+            cmd.Options.Add(ProcConnectorNetns);
         }
 
         public ApplianceOptions Bind(ParseResult p) => new()
@@ -75,6 +78,7 @@ internal static class LifecycleCommands
             ReadyFile = p.GetValue(ReadyFile) is { } r ? Path.GetFullPath(r) : null,
             DnsPort = p.GetValue(DnsPort),
             ResolvConfPath = p.GetValue(ResolvConf)!,
+            ProcConnectorNetworkNamespace = p.GetValue(ProcConnectorNetns)!,
         };
 
         private static Option<string?> CreateEgress()
@@ -276,6 +280,7 @@ internal static class LifecycleCommands
         Add("--upstream-ca", parse.GetValue(opts.UpstreamCa) is { } ca ? Path.GetFullPath(ca) : null);
         Add("--dns-port", parse.GetValue(opts.DnsPort).ToString(System.Globalization.CultureInfo.InvariantCulture));
         Add("--resolv-conf", parse.GetValue(opts.ResolvConf));
+        Add("--proc-connector-netns", parse.GetValue(opts.ProcConnectorNetns));
         Add("--ready-file", readyFile);
         return args;
     }

@@ -62,7 +62,8 @@ public sealed class JsonlEventSink : IEventSink, IAsyncDisposable
         {
             while (reader.TryRead(out var e))
             {
-                await _writer.WriteLineAsync(Serialize(e)).ConfigureAwait(false);
+                // nothing secret reaches the file: tokens, Authorization values, credentials in command lines
+                await _writer.WriteLineAsync(Serialize(HardenRunner.Reporting.EventRedactor.Redact(e))).ConfigureAwait(false);
                 Interlocked.Increment(ref _written);
             }
 
@@ -92,6 +93,7 @@ public sealed class JsonlEventSink : IEventSink, IAsyncDisposable
                     w.WriteString("decision", n.Decision == Decision.Allow ? "allow" : "deny");
                     w.WriteString("action", n.Action);
                     w.WriteString("rule", n.Rule);
+                    WriteAttribution(w, n.Process, n.Step);
                     break;
                 case DetectionEvent d:
                     w.WriteString("type", "detection");
@@ -105,6 +107,25 @@ public sealed class JsonlEventSink : IEventSink, IAsyncDisposable
                     }
 
                     w.WriteEndObject();
+                    WriteAttribution(w, d.Process, d.Step);
+                    break;
+                case ProcessEvent p:
+                    w.WriteString("type", "process");
+                    w.WriteNumber("pid", p.Pid);
+                    w.WriteNumber("ppid", p.Ppid);
+                    WriteNullable(w, "exe", p.Exe);
+                    WriteNullable(w, "cmdline", p.Cmdline);
+                    w.WriteString("start", p.Start.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+                    w.WriteNumber("uid", p.Uid);
+                    w.WriteNumber("euid", p.Euid);
+                    WriteAttribution(w, null, p.Step);
+                    break;
+                case FileEvent f:
+                    w.WriteString("type", "file");
+                    w.WriteString("path", f.Path);
+                    w.WriteString("operation", f.Operation);
+                    w.WriteBoolean("tracked", f.Tracked);
+                    WriteAttribution(w, f.Process, f.Step);
                     break;
                 default:
                     w.WriteString("type", e.GetType().Name);
@@ -115,6 +136,44 @@ public sealed class JsonlEventSink : IEventSink, IAsyncDisposable
         }
 
         return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    private static void WriteAttribution(Utf8JsonWriter w, ProcessInfo? process, StepInfo? step)
+    {
+        if (process is null)
+        {
+            w.WriteNull("process");
+        }
+        else
+        {
+            w.WriteStartObject("process");
+            w.WriteNumber("pid", process.Pid);
+            WriteNullable(w, "exe", process.Exe);
+            WriteNullable(w, "cmdline", process.Cmdline);
+            w.WriteStartArray("ancestors");
+            foreach (var a in process.Ancestors)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("pid", a.Pid);
+                WriteNullable(w, "exe", a.Exe);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        if (step is null)
+        {
+            w.WriteNull("step");
+        }
+        else
+        {
+            w.WriteStartObject("step");
+            WriteNullable(w, "action", step.Action);
+            WriteNullable(w, "uses", step.Uses);
+            w.WriteEndObject();
+        }
     }
 
     private static void WriteNullable(Utf8JsonWriter w, string name, string? value)

@@ -6,6 +6,7 @@ using System.Text.Json;
 using HardenRunner.Control;
 using HardenRunner.Dns;
 using HardenRunner.Events;
+using HardenRunner.Monitoring;
 using HardenRunner.Netfilter;
 using HardenRunner.Netfilter.Nflog;
 using HardenRunner.Policy;
@@ -114,6 +115,15 @@ public static class Appliance
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stopping.Cancel(); });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stopping.Cancel(); });
+
+        // processes first, so that what the job starts while the rest comes up is already seen; the proc connector
+        // exists only in the initial network namespace (the monitor falls back to scanning /proc, and says so,
+        // where that is not reachable)
+        using var processes = ProcessMonitor.Start(events, new ProcessMonitorOptions { ConnectorNetworkNamespace = options.ProcConnectorNetworkNamespace });
+        if (processes.FallbackReason is { } why)
+        {
+            stderr.WriteLine($"harden-runner: process monitor: scanning /proc instead of the kernel proc connector ({why})");
+        }
 
         var engine = new PolicyEngine(policy);
         var mode = policy.EgressPolicy;
@@ -255,6 +265,8 @@ public static class Appliance
             }
         }
 
+        processes.Drain(TimeSpan.FromSeconds(5));
+        processes.Dispose();
         await jsonl.DisposeAsync().ConfigureAwait(false);
         var summary = RunSummary.Render(runId, mode, started, DateTimeOffset.UtcNow, tally, jsonl.Dropped);
         await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), summary, CancellationToken.None).ConfigureAwait(false);

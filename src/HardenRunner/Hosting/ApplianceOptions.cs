@@ -31,6 +31,12 @@ public sealed record ApplianceOptions
     public string ResolvConfPath { get; init; } = "/etc/resolv.conf";
 
     /// <summary>
+    /// A network namespace file of the initial network namespace, where the kernel's proc connector lives (the
+    /// appliance itself may run in another one, as in the e2e lab).
+    /// </summary>
+    public string ProcConnectorNetworkNamespace { get; init; } = "/proc/1/ns/net";
+
+    /// <summary>
     /// The policy file to use: <c>--policy</c>, else <c>$GITHUB_WORKSPACE/.harden/policy.yml</c>, else
     /// <c>./.harden/policy.yml</c> when present; null means the embedded default (audit, nothing allowed).
     /// </summary>

@@ -37,7 +37,9 @@ internal sealed class ProcessPipeline(ProcessTable table, ProcessReader reader, 
     public void OnExec(int pid, DateTimeOffset time)
     {
         int? parent = table.TryGet(pid, out var forked) && forked.Exited is null ? forked.Ppid : null;
-        var entry = reader.Capture(pid, time, parent);
+        // the step variables are read now, with exe and cmdline: a short-lived step process (a script that exits at
+        // once) is gone before the worker thread could read its environment, and its step would be lost
+        var entry = reader.Capture(pid, time, parent, withEnvironment: true);
         ulong stdin = 0, stdout = 0;
         if (ReverseShellDetector.WantsDescriptors(entry))
         {

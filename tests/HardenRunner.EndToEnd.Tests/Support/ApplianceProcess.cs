@@ -46,7 +46,7 @@ internal sealed class ApplianceProcess : IAsyncDisposable
         var ready = Path.Combine(dir, "ready");
         var process = lab.StartInRunner(
             "dotnet",
-            [HardenRunnerBinary.Path, "run", .. policyArgs, "--state-dir", Path.Combine(dir, "state"), "--ready-file", ready, .. extraArgs],
+            [HardenRunnerBinary.Path, "run", .. policyArgs, "--state-dir", Path.Combine(dir, "state"), "--ready-file", ready, .. ConnectorArgs, .. extraArgs],
             workingDirectory: dir);
         var appliance = new ApplianceProcess(lab, process, dir);
         var deadline = DateTime.UtcNow + ReadyTimeout;
@@ -63,6 +63,9 @@ internal sealed class ApplianceProcess : IAsyncDisposable
 
         return appliance;
     }
+
+    /// <summary>The proc connector lives in the initial network namespace, which this test process is in (pid 1 here may not be readable).</summary>
+    public static string[] ConnectorArgs => ["--proc-connector-netns", $"/proc/{Environment.ProcessId}/ns/net"];
 
     /// <summary>Every event written so far (events.jsonl).</summary>
     public IReadOnlyList<JsonElement> Events()
