@@ -45,6 +45,7 @@ public sealed class FileIntegrityMonitor : IDisposable
     private readonly Func<int, bool> _isOwn;
     private readonly string _gitIndex;
     private readonly Dictionary<string, Writer> _pendingWriters = new(StringComparer.Ordinal);
+    private long _nextPendingSweep;
     private readonly HashSet<string> _detectionKeys = new(StringComparer.Ordinal);
     private readonly HashSet<string> _untrackedSeen = new(StringComparer.Ordinal);
     private readonly Lock _recheckGate = new();
@@ -226,6 +227,11 @@ public sealed class FileIntegrityMonitor : IDisposable
     {
         var now = Stopwatch.GetTimestamp();
         var quiet = _watcher.Pending == 0;
+        if (_pendingWriters.Count > 0 && now >= _nextPendingSweep)
+        {
+            _nextPendingSweep = now + (Stopwatch.Frequency / 2);
+            SweepUnclosedWrites(now);
+        }
         if (now >= _refreshAt && quiet)
         {
             _refreshAt = long.MaxValue;
@@ -253,6 +259,32 @@ public sealed class FileIntegrityMonitor : IDisposable
             foreach (var r in requests ?? [])
             {
                 r.TrySetResult(differences);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes with no close-write after <see cref="FileIntegrityMonitorOptions.UnclosedWriteCheckDelay"/>: truncate(2) by
+    /// path, a writer that keeps the file open. Compared now, naming the writer seen, so they do not wait for the end.
+    /// </summary>
+    private void SweepUnclosedWrites(long now)
+    {
+        var due = Stopwatch.Frequency * _options.UnclosedWriteCheckDelay.TotalSeconds;
+        foreach (var (path, writer) in _pendingWriters.Where(p => now - p.Value.Since >= due).ToList())
+        {
+            if (_inventory.TryGet(path, out var source))
+            {
+                _pendingWriters.Remove(path);
+                Compare(source, null, writer, DateTimeOffset.UtcNow, "write-without-close");
+            }
+            else if (_controls.Match(path) is { } control)
+            {
+                // handled as a close of the file by the writer seen
+                HandleControl(new FileChange(DateTimeOffset.UtcNow, FileChangeKind.CloseWrite, path, writer.Pid, false) { Process = writer.Process, Step = writer.Step, Attributed = true }, control);
+            }
+            else
+            {
+                _pendingWriters.Remove(path);
             }
         }
     }
@@ -511,9 +543,9 @@ public sealed class FileIntegrityMonitor : IDisposable
     private void HandleControl(FileChange change, ControlPath control)
     {
         var path = change.Path;
-        if (!_isOwn(change.Pid) && !change.Has(FileChangeKind.CloseWrite | FileChangeKind.MovedTo | FileChangeKind.MovedFrom | FileChangeKind.Create | FileChangeKind.Delete))
+        if (!_isOwn(change.Pid) && !change.Has(FileChangeKind.CloseWrite | FileChangeKind.MovedTo | FileChangeKind.MovedFrom | FileChangeKind.Delete))
         {
-            RememberWriter(path, change);
+            RememberWriter(path, change); // a write or creation in progress: the close-write (or the sweep) decides
             return;
         }
 
@@ -697,7 +729,7 @@ public sealed class FileIntegrityMonitor : IDisposable
             _pendingWriters.Clear();
         }
 
-        _pendingWriters[path] = Describe(change);
+        _pendingWriters[path] = Describe(change) with { Since = Stopwatch.GetTimestamp() };
     }
 
     /// <summary>The writer seen modifying <paramref name="path"/> since its last close, else the process behind this change.</summary>
@@ -737,5 +769,9 @@ public sealed class FileIntegrityMonitor : IDisposable
         _sink.Publish(new FileMonitorNotice(DateTimeOffset.UtcNow, kind, message, details));
     }
 
-    private sealed record Writer(int Pid, ProcessInfo? Process, StepInfo? Step, int? ClosedBy);
+    private sealed record Writer(int Pid, ProcessInfo? Process, StepInfo? Step, int? ClosedBy)
+    {
+        /// <summary>When a write without a close was first seen (pending writers only).</summary>
+        public long Since { get; init; }
+    }
 }

@@ -34,6 +34,9 @@ public sealed class FileIntegrityMonitorOptions
     /// <summary>After the git index is rewritten (checkout, pull), list the source files again once it has been quiet this long.</summary>
     public TimeSpan InventoryRefreshDelay { get; init; } = TimeSpan.FromMilliseconds(300);
 
+    /// <summary>A source or control file written without a close-write for this long (truncate by path, a writer keeping it open) is compared then.</summary>
+    public TimeSpan UnclosedWriteCheckDelay { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>After events were lost, re-check every source and control file once it has been quiet this long.</summary>
     public TimeSpan RecheckDelay { get; init; } = TimeSpan.FromSeconds(1);
 

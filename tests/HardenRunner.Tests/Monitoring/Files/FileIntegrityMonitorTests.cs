@@ -136,6 +136,24 @@ public sealed class FileIntegrityMonitorTests : IDisposable
     }
 
     [SkippableFact]
+    public void TruncateByPath_WithoutAnyCloseWrite_ComparedAfterTheDelay()
+    {
+        Skip.IfNot(FileMonitorHarness.IsRoot, FileMonitorHarness.NeedsRoot);
+        Skip.IfNot(File.Exists("/usr/bin/python3"), "needs /usr/bin/python3 for truncate(2)");
+        _h.WithGitRepo(Sources);
+        var monitor = _h.Start();
+
+        // truncate(2) on a path opens nothing: the kernel reports FAN_MODIFY and no close-write ever follows
+        Assert.Equal(0, _h.RunStep("trunc", "/usr/bin/python3 -c \"import os; os.truncate('src/c.c', 3)\""));
+        var d = _h.Sink.WaitFor<DetectionEvent>(x => x.Type == FileIntegrityMonitor.SourceOverwritten, Wait);
+
+        Assert.NotNull(d);
+        Assert.Equal(_h.PathOf("src/c.c"), d.Evidence["path"]);
+        Assert.Equal("write-without-close", d.Evidence["how"]);
+        Assert.True(d.Process?.Pid > 0);
+    }
+
+    [SkippableFact]
     public void MovingADirectoryOfSourcesAwayAndAnotherInItsPlace_Recorded_AndChangedFilesDetected()
     {
         Skip.IfNot(FileMonitorHarness.IsRoot, FileMonitorHarness.NeedsRoot);
