@@ -269,7 +269,7 @@ public sealed class EnforcementCoreTests
         await DigAsync(lab, "exfil.test", "A");
 
         var stopped = await appliance.StopAsync();
-        Assert.Equal(0, stopped.ExitCode);
+        Assert.True(stopped.ExitCode == 0, stopped.ToString());
         var tables = await lab.RunInRunnerAsync("nft", ["list", "tables"], ClientTimeout);
         Assert.DoesNotContain("harden_runner", tables.StandardOutput, StringComparison.Ordinal);
         var after = await lab.RunInRunnerAsync("cat", ["/etc/resolv.conf"], ClientTimeout);
@@ -277,6 +277,15 @@ public sealed class EnforcementCoreTests
         var summary = await File.ReadAllTextAsync(Path.Combine(appliance.StateDir, "summary.md"));
         Assert.Contains("**block** mode", summary, StringComparison.Ordinal);
         Assert.Contains("`exfil.test`", summary, StringComparison.Ordinal);
+
+        // the run is in the store: the JSON report (DESIGN §5) was written at stop and 'report' renders it again
+        Assert.True(File.Exists(Path.Combine(appliance.StateDir, "report.json")));
+        var report = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "report", "--format", "json", "--state-dir", appliance.StateDir], ClientTimeout);
+        Assert.True(report.Succeeded, report.ToString());
+        using var json = JsonDocument.Parse(report.StandardOutput);
+        Assert.Equal(1, json.RootElement.GetProperty("schemaVersion").GetInt32());
+        Assert.Equal("block", json.RootElement.GetProperty("run").GetProperty("egressPolicy").GetString());
+        Assert.Contains(json.RootElement.GetProperty("network").EnumerateArray(), n => n.GetProperty("kind").GetString() == "dns" && n.GetProperty("host").GetString() == "exfil.test" && n.GetProperty("action").GetString() == "blocked");
     }
 
     [SkippableFact]

@@ -12,6 +12,8 @@ using HardenRunner.Netfilter.Nflog;
 using HardenRunner.Policy;
 using HardenRunner.Policy.Model;
 using HardenRunner.Proxy;
+using HardenRunner.Reporting;
+using HardenRunner.Store;
 using HardenRunner.Tls;
 using HardenRunner.Trust;
 
@@ -110,7 +112,12 @@ public static class Appliance
         var started = DateTimeOffset.UtcNow;
         var tally = new RunTally();
         await using var jsonl = new JsonlEventSink(Path.Combine(options.StateDir, EventsFileName), runId);
-        var events = new CompositeEventSink(jsonl, tally);
+
+        // the store keeps every run (one row per event, committed in small batches) for reports and recommendations
+        await using var store = SqliteEventStore.Open(SqliteEventStore.PathIn(options.StateDir));
+        await store.BeginRunAsync(RunInfo.FromEnvironment(runId, started, policy.EgressPolicy, Environment.GetEnvironmentVariable), cancellationToken).ConfigureAwait(false);
+        var stored = new StoreEventSink(store, runId);
+        var events = new CompositeEventSink(stored, jsonl, tally);
 
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stopping.Cancel(); });
@@ -119,7 +126,7 @@ public static class Appliance
         // processes first, so that what the job starts while the rest comes up is already seen; the proc connector
         // exists only in the initial network namespace (the monitor falls back to scanning /proc, and says so,
         // where that is not reachable)
-        using var processes = ProcessMonitor.Start(events, new ProcessMonitorOptions { ConnectorNetworkNamespace = options.ProcConnectorNetworkNamespace });
+        var processes = ProcessMonitor.Start(events, new ProcessMonitorOptions { ConnectorNetworkNamespace = options.ProcConnectorNetworkNamespace });
         if (processes.FallbackReason is { } why)
         {
             stderr.WriteLine($"harden-runner: process monitor: scanning /proc instead of the kernel proc connector ({why})");
@@ -192,7 +199,7 @@ public static class Appliance
 
             control = new ControlServer(Path.Combine(options.StateDir, ControlClient.SocketFileName), (command, _) => Task.FromResult(command switch
             {
-                "status" => Status(runId, mode, started, options, tally, jsonl, ready && !shuttingDown),
+                "status" => Status(runId, mode, started, options, tally, jsonl.Dropped + stored.Lost, ready && !shuttingDown),
                 "stop" => StopRequested(stopping),
                 _ => JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = $"unknown command '{command}'" }),
             }));
@@ -268,7 +275,11 @@ public static class Appliance
         processes.Drain(TimeSpan.FromSeconds(5));
         processes.Dispose();
         await jsonl.DisposeAsync().ConfigureAwait(false);
-        var summary = RunSummary.Render(runId, mode, started, DateTimeOffset.UtcNow, tally, jsonl.Dropped);
+        await stored.DisposeAsync().ConfigureAwait(false);
+        var ended = DateTimeOffset.UtcNow;
+        await store.EndRunAsync(runId, ended, stored.Lost, CancellationToken.None).ConfigureAwait(false);
+        await TryStepAsync(stderr, "write the JSON report", () => RunReportFile.WriteJsonAsync(store, runId, options.StateDir, CancellationToken.None)).ConfigureAwait(false);
+        var summary = RunSummary.Render(runId, mode, started, ended, tally, Math.Max(jsonl.Dropped, stored.Lost));
         await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), summary, CancellationToken.None).ConfigureAwait(false);
 
         // the control socket goes last: 'harden-runner stop' waits for it to disappear, then reads the summary
@@ -291,7 +302,7 @@ public static class Appliance
         return "{\"stopping\":true}";
     }
 
-    private static string Status(string runId, EgressMode mode, DateTimeOffset started, ApplianceOptions options, RunTally tally, JsonlEventSink jsonl, bool ready) =>
+    private static string Status(string runId, EgressMode mode, DateTimeOffset started, ApplianceOptions options, RunTally tally, long eventsLost, bool ready) =>
         JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["ready"] = ready,
@@ -302,7 +313,7 @@ public static class Appliance
             ["stateDir"] = options.StateDir,
             ["dnsPort"] = options.DnsPort,
             ["events"] = tally.Events,
-            ["eventsDropped"] = jsonl.Dropped,
+            ["eventsLost"] = eventsLost,
         });
 
     private static string NewRunId() =>

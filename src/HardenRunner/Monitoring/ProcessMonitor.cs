@@ -24,6 +24,8 @@ public sealed class ProcessMonitor : IDisposable
     public const string ConnectorMode = "proc-connector";
     public const string ScanMode = "proc-scan";
 
+    private int _disposed;
+
     private readonly IEventSink _events;
     private readonly ProcessMonitorOptions _options;
     private readonly ILogger? _logger;
@@ -112,6 +114,11 @@ public sealed class ProcessMonitor : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _stopping = true;
         _connector?.Dispose();
         _queue.CompleteAdding();
