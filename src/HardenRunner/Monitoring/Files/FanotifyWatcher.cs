@@ -264,7 +264,17 @@ public sealed unsafe class FanotifyWatcher : IDisposable
                 Stats.AddRead(events.Count);
                 foreach (var ev in events)
                 {
-                    Handle(ev);
+                    try
+                    {
+                        Handle(ev);
+                    }
+                    catch (Exception e)
+                    {
+                        // never let one event end the reader: an exception here would also take the process down
+                        // (an fd-mode event's descriptor is closed before anything that can throw)
+                        Stats.AddUnresolved();
+                        _logger?.LogError(e, "File monitor: an event could not be handled");
+                    }
                 }
             }
         }

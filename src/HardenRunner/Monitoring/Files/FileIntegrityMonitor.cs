@@ -216,8 +216,9 @@ public sealed class FileIntegrityMonitor : IDisposable
 
                 RunDueWork();
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            catch (Exception e)
             {
+                // one bad change (or a throwing sink or attributor) must not end the monitor for the rest of the job
                 _logger?.LogError(e, "File monitor: a change could not be handled");
             }
         }
@@ -232,6 +233,7 @@ public sealed class FileIntegrityMonitor : IDisposable
             _nextPendingSweep = now + (Stopwatch.Frequency / 2);
             SweepUnclosedWrites(now);
         }
+
         if (now >= _refreshAt && quiet)
         {
             _refreshAt = long.MaxValue;

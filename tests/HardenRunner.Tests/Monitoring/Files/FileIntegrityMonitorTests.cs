@@ -251,8 +251,10 @@ public sealed class FileIntegrityMonitorTests : IDisposable
         Assert.Empty(_h.Sink.Detections(FileIntegrityMonitor.SourceOverwritten));
     }
 
-    [SkippableFact]
-    public void MountMarkFallback_StillDetectsInPlaceOverwrite()
+    [SkippableTheory]
+    [InlineData(FanotifyMarkMode.MountFid)]
+    [InlineData(FanotifyMarkMode.MountFd)]
+    public void MountMarkFallbacks_StillDetectInPlaceOverwrite(FanotifyMarkMode mode)
     {
         Skip.IfNot(FileMonitorHarness.IsRoot, FileMonitorHarness.NeedsRoot);
         _h.WithGitRepo(Sources);
@@ -261,16 +263,17 @@ public sealed class FileIntegrityMonitorTests : IDisposable
             Workspace = o.Workspace,
             Attribute = o.Attribute,
             Observer = o.Observer,
-            Watcher = new FanotifyWatcherOptions { Mode = FanotifyMarkMode.MountFid },
+            Watcher = new FanotifyWatcherOptions { Mode = mode },
         });
-        Assert.Equal(FanotifyMarkMode.MountFid, monitor.Mode);
+        Assert.Equal(mode, monitor.Mode);
 
-        Assert.Equal(0, _h.RunStep("mnt", "echo y >> lib/d.c"));
+        Assert.Equal(0, _h.RunStep("mnt", "echo y >> lib/d.c && echo same > obj.txt"));
         var d = _h.Sink.WaitFor<DetectionEvent>(x => x.Type == FileIntegrityMonitor.SourceOverwritten, Wait);
 
         Assert.NotNull(d);
         Assert.Equal(_h.PathOf("lib/d.c"), d.Evidence["path"]);
         Assert.Equal("mnt", d.Step?.Action);
+        Assert.Single(_h.Sink.Detections(FileIntegrityMonitor.SourceOverwritten));
     }
 
     [SkippableFact]
