@@ -57,7 +57,8 @@ internal sealed class HttpClients(TestLab lab, string scratch)
         string[] args =
         [
             "-t", Text(threads), "-c", Text(connections), "-m", Text(streams), "-D", Text((int)duration.TotalSeconds),
-            "--warm-up-time", Text((int)warmup.TotalSeconds), "--log-file", log, url,
+            .. warmup > TimeSpan.Zero ? new[] { "--warm-up-time", Text((int)warmup.TotalSeconds) } : [],
+            "--log-file", log, url,
         ];
         var run = await lab.RunInRunnerAsync("h2load", args, duration + warmup + Slack).ConfigureAwait(false);
         if (!run.Succeeded)

@@ -11,7 +11,7 @@ namespace HardenRunner.LabBench;
 /// </summary>
 internal static class HttpsProbe
 {
-    public static async Task<int> RunAsync(string script, TimeSpan timeout, bool withAppliance, TextWriter output)
+    public static async Task<int> RunAsync(string script, TimeSpan timeout, bool withAppliance, string? applianceDll, TextWriter output)
     {
         if (!LabEnvironment.CanRun)
         {
@@ -22,7 +22,7 @@ internal static class HttpsProbe
         await using var lab = await TestLab.StartAsync(new LabOptions()).ConfigureAwait(false);
         var dir = Path.Combine(lab.WorkDirectory, "probe");
         Directory.CreateDirectory(dir);
-        var appliance = new AppliancePath(lab, BuildOutput.HardenRunnerDll(), dir);
+        var appliance = new AppliancePath(lab, applianceDll ?? BuildOutput.HardenRunnerDll(), dir);
         if (withAppliance)
         {
             await appliance.StartAsync().ConfigureAwait(false);

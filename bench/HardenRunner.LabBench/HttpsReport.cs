@@ -34,7 +34,8 @@ internal static class HttpsReport
         await Row($"new TLS connections/s (wrk, Connection: close, {c} conns)", r => Median(r.NewConnections, x => x.RequestsPerSecond), "F0", true, "≥ 0.85×").ConfigureAwait(false);
         await Row($"{o.DownloadBytes >> 20} MiB download MB/s, HTTP/2 (curl)", r => Median(r.BulkHttp2, x => x.BytesPerSecond / 1e6), "F1", true, "≥ 0.6×").ConfigureAwait(false);
         await Row($"{o.DownloadBytes >> 20} MiB download MB/s, HTTP/1.1 (curl)", r => Median(r.BulkHttp1, x => x.BytesPerSecond / 1e6), "F1", true, "≥ 0.6×").ConfigureAwait(false);
-        await Row("first request to a never-seen host, ms (curl)", r => Median(r.NeverSeen, x => x.TotalMs), "F1", false, "≤ 8 ms").ConfigureAwait(false);
+        await Row("first request to a never-seen host, ms (curl trusting one CA: the lab's, the proxy's)", r => Median(r.NeverSeenSingleCa, x => x.TotalMs), "F1", false, "≤ 8 ms").ConfigureAwait(false);
+        await Row("  same, curl with the job's trust (direct: the lab CA; appliance: the system store)", r => Median(r.NeverSeen, x => x.TotalMs), "F1", false, "").ConfigureAwait(false);
         await Row("request to allowed.test on a new connection, ms (curl)", r => Median(r.KnownHost, x => x.TotalMs), "F1", false, "").ConfigureAwait(false);
         await Row("proxy peak RSS MiB (VmHWM, max over runs)", r => r.Stops.Count == 0 ? double.NaN : r.Stops.Max(x => x.PeakRssMiB), "F1", false, "≤ 120 MiB").ConfigureAwait(false);
 
@@ -65,7 +66,7 @@ internal static class HttpsReport
         await output.WriteLineAsync().ConfigureAwait(false);
         await output.WriteLineAsync("| request | path | DNS | TCP | TLS | first byte | total |").ConfigureAwait(false);
         await output.WriteLineAsync("|---|---|---:|---:|---:|---:|---:|").ConfigureAwait(false);
-        foreach (var (what, select) in new (string, Func<PathResults, List<FirstRequestRun>>)[] { ("never-seen name", r => r.NeverSeen), ("allowed.test", r => r.KnownHost) })
+        foreach (var (what, select) in new (string, Func<PathResults, List<FirstRequestRun>>)[] { ("never-seen name", r => r.NeverSeen), ("never-seen name, one CA", r => r.NeverSeenSingleCa), ("allowed.test", r => r.KnownHost) })
         {
             foreach (var (name, results) in paths)
             {

@@ -9,7 +9,12 @@ internal sealed record HttpsScenarioOptions
 {
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>h2load's own warm-up before its measured period.</summary>
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Load per tool (wrk keep-alive, wrk new connections, h2load) after a path starts and before anything
+    /// is measured: a freshly started .NET process spends its first seconds in the JIT (tiered compilation and PGO).</summary>
+    public TimeSpan PathWarmup { get; init; } = TimeSpan.FromSeconds(5);
 
     public int Repetitions { get; init; } = 3;
 
@@ -27,6 +32,9 @@ internal sealed record HttpsScenarioOptions
 
     /// <summary>Also measure Squid (squid-openssl, ssl_bump bump all) intercepting the same flows.</summary>
     public bool Squid { get; init; }
+
+    /// <summary>The harden-runner.dll to measure (default: the one this build of the repository produced).</summary>
+    public string? ApplianceDll { get; init; }
 }
 
 /// <summary>
@@ -57,7 +65,7 @@ internal static class HttpsScenario
             }
         }
 
-        var applianceDll = BuildOutput.HardenRunnerDll();
+        var applianceDll = o.ApplianceDll ?? BuildOutput.HardenRunnerDll();
         var loadBefore = ProcessStats.LoadAverage();
         await using var lab = await TestLab.StartAsync(new LabOptions()).ConfigureAwait(false);
         var scratch = Path.Combine(lab.WorkDirectory, "https-bench");
@@ -115,8 +123,12 @@ internal static class HttpsScenario
         try
         {
             // warm-up (not counted): JIT, pools, certificate cache for allowed.test
-            await clients.WrkAsync(Url, o.Threads, o.Connections, o.Warmup, closeEachConnection: false).ConfigureAwait(false);
-            await clients.WrkAsync(Url, o.Threads, o.Connections, o.Warmup, closeEachConnection: true).ConfigureAwait(false);
+            await clients.WrkAsync(Url, o.Threads, o.Connections, o.PathWarmup, closeEachConnection: false).ConfigureAwait(false);
+            await clients.WrkAsync(Url, o.Threads, o.Connections, o.PathWarmup, closeEachConnection: true).ConfigureAwait(false);
+            if (path.SupportsHttp2)
+            {
+                await clients.H2loadAsync(Url, o.Threads, o.Connections, o.Http2Streams, o.PathWarmup, TimeSpan.Zero).ConfigureAwait(false);
+            }
 
             var meter = CpuMeter.Start(path.Pid, serverPid);
             var w = await clients.WrkAsync(Url, o.Threads, o.Connections, o.Duration, closeEachConnection: false).ConfigureAwait(false);
@@ -157,9 +169,11 @@ internal static class HttpsScenario
                 var name = $"n{rep}{i}-{Guid.NewGuid().ToString("N")[..10]}.allowed.test";
                 var f = await clients.FirstRequestAsync($"https://{name}/", path.CurlTrust).ConfigureAwait(false);
                 r.NeverSeen.Add(f);
+                var single = await clients.FirstRequestAsync($"https://{name.Replace(".allowed.test", "s.allowed.test", StringComparison.Ordinal)}/", path.CurlSingleCaTrust).ConfigureAwait(false);
+                r.NeverSeenSingleCa.Add(single);
                 var k = await clients.FirstRequestAsync(Url, path.CurlTrust).ConfigureAwait(false);
                 r.KnownHost.Add(k);
-                Say(string.Create(CultureInfo.InvariantCulture, $"first request to {name}: {f.TotalMs:F1} ms (DNS {f.DnsMs:F1}, TCP {f.ConnectMs:F1}, TLS {f.TlsMs:F1}, first byte {f.FirstByteMs:F1}); allowed.test on a new connection {k.TotalMs:F1} ms"));
+                Say(string.Create(CultureInfo.InvariantCulture, $"first request to {name}: {f.TotalMs:F1} ms (DNS {f.DnsMs:F1}, TCP {f.ConnectMs:F1}, TLS {f.TlsMs:F1}, first byte {f.FirstByteMs:F1}); trusting one CA {single.TotalMs:F1} ms; allowed.test on a new connection {k.TotalMs:F1} ms"));
             }
 
             stopped = true;
@@ -188,10 +202,10 @@ internal static class HttpsScenario
         var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "?";
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"machine: {cpu}, {Environment.ProcessorCount} cores, Linux {kernel}, {RuntimeInformation.FrameworkDescription}, build {BuildOutput.Configuration}\n" +
+            $"machine: {cpu}, {Environment.ProcessorCount} cores, Linux {kernel}, {RuntimeInformation.FrameworkDescription}, build {BuildOutput.Configuration}, appliance {o.ApplianceDll ?? "from this build"}\n" +
             $"load: wrk -t{o.Threads} -c{o.Connections} -d{o.Duration.TotalSeconds:0}s --latency {Url} (and with -H 'Connection: close'); " +
             $"h2load -t{o.Threads} -c{o.Connections} -m{o.Http2Streams} -D {o.Duration.TotalSeconds:0} --warm-up-time {o.Warmup.TotalSeconds:0}; " +
-            $"curl {o.DownloadBytes >> 20} MiB x{o.Downloads} per HTTP version; {o.FirstRequests} never-seen names; {o.Warmup.TotalSeconds:0} s warm-up per tool; {o.Repetitions} repetitions");
+            $"curl {o.DownloadBytes >> 20} MiB x{o.Downloads} per HTTP version; {o.FirstRequests} never-seen names; {o.PathWarmup.TotalSeconds:0} s of each load after a path starts, not measured; {o.Repetitions} repetitions");
     }
 
     private static bool ToolExists(string tool) =>
@@ -212,6 +226,8 @@ internal sealed class PathResults
     public List<TransferRun> BulkHttp1 { get; } = [];
 
     public List<FirstRequestRun> NeverSeen { get; } = [];
+
+    public List<FirstRequestRun> NeverSeenSingleCa { get; } = [];
 
     public List<FirstRequestRun> KnownHost { get; } = [];
 

@@ -20,8 +20,12 @@ internal interface IHttpsPath
     /// <summary>The proxy's process (0 when there is none), for CPU and memory.</summary>
     int Pid { get; }
 
-    /// <summary>curl's trust arguments on this path (curl always verifies).</summary>
+    /// <summary>curl's trust arguments on this path (curl always verifies): what a job would use.</summary>
     IReadOnlyList<string> CurlTrust { get; }
+
+    /// <summary>curl trusting only the one CA this path presents (the same trust size as direct's lab CA): a new
+    /// connection's cost without loading a system bundle of ~140 roots.</summary>
+    IReadOnlyList<string> CurlSingleCaTrust { get; }
 
     /// <summary>Whether clients can speak HTTP/2 on this path (h2load is skipped otherwise).</summary>
     bool SupportsHttp2 { get; }
@@ -39,6 +43,8 @@ internal sealed class DirectPath(TestLab lab) : IHttpsPath
     public int Pid => 0;
 
     public IReadOnlyList<string> CurlTrust => ["--cacert", lab.CaCertificatePath];
+
+    public IReadOnlyList<string> CurlSingleCaTrust => CurlTrust;
 
     public bool SupportsHttp2 => true;
 
@@ -80,6 +86,8 @@ internal sealed class AppliancePath(TestLab lab, string applianceDll, string dir
     public int Pid => _process?.Pid ?? 0;
 
     public IReadOnlyList<string> CurlTrust => [];
+
+    public IReadOnlyList<string> CurlSingleCaTrust => ["--cacert", Path.Combine(_state, "trust", "ca.pem")];
 
     public bool SupportsHttp2 => true;
 

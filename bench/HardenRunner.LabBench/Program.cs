@@ -9,7 +9,7 @@ using HardenRunner.LabBench;
 //             --breakdown true also measures the DnsServer alone (no events; JSON-lines events) in the same namespace
 //   https     HTTPS direct vs through the appliance (wrk, h2load, curl; see docs/performance.md);
 //             --squid true also measures Squid (squid-openssl, ssl_bump bump all) intercepting the same flows
-//   https-probe --script FILE [--timeout S] [--appliance false]   a lab (+ the appliance) and a bash script in the
+//   https-probe --script FILE [--timeout S] [--appliance false] [--appliance-dll DLL]   a lab (+ the appliance) and a bash script in the
 //             runner namespaces with APPLIANCE_PID, SERVER_PID, LAB_CA, LAB_WORK set: for profiling by hand
 // used by the scenarios inside the lab's runner namespace:
 //   udp-load  --target ADDR:PORT [--names N] [--concurrency N] [--duration S] [--warmup S] [--timeout-ms MS]
@@ -18,7 +18,7 @@ using HardenRunner.LabBench;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
     Console.WriteLine("usage: HardenRunner.LabBench dns [--duration S] [--warmup S] [--repetitions N] [--concurrency N] [--names N] [--timeout-ms MS] [--dnsperf true] [--breakdown true]");
-    Console.WriteLine("       HardenRunner.LabBench https [--duration S] [--warmup S] [--repetitions N] [--connections N] [--threads N] [--streams N] [--download-mib N] [--downloads N] [--first-requests N] [--squid true]");
+    Console.WriteLine("       HardenRunner.LabBench https [--duration S] [--warmup S] [--path-warmup S] [--repetitions N] [--connections N] [--threads N] [--streams N] [--download-mib N] [--downloads N] [--first-requests N] [--squid true] [--appliance harden-runner.dll]");
     return args.Length == 0 ? 2 : 0;
 }
 
@@ -51,6 +51,7 @@ switch (args[0])
             {
                 Duration = TimeSpan.FromSeconds(options.Number("duration", 10)),
                 Warmup = TimeSpan.FromSeconds(options.Number("warmup", 2)),
+                PathWarmup = TimeSpan.FromSeconds(options.Number("path-warmup", 5)),
                 Repetitions = (int)options.Number("repetitions", 3),
                 Connections = (int)options.Number("connections", 50),
                 Threads = (int)options.Number("threads", 2),
@@ -59,6 +60,7 @@ switch (args[0])
                 Downloads = (int)options.Number("downloads", 3),
                 FirstRequests = (int)options.Number("first-requests", 5),
                 Squid = options.Text("squid") is "1" or "true" or "yes",
+                ApplianceDll = options.Text("appliance"),
             },
             Console.Out);
 
@@ -67,6 +69,7 @@ switch (args[0])
             options.Text("script") ?? throw new ArgumentException("--script FILE is required"),
             TimeSpan.FromSeconds(options.Number("timeout", 300)),
             options.Text("appliance") is not ("0" or "false" or "no"),
+            options.Text("appliance-dll"),
             Console.Out);
 
     case "udp-load":

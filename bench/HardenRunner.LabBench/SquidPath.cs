@@ -28,6 +28,8 @@ internal sealed class SquidPath(TestLab lab) : IHttpsPath
 
     public IReadOnlyList<string> CurlTrust => ["--cacert", Path.Combine(_root, "ca.pem")];
 
+    public IReadOnlyList<string> CurlSingleCaTrust => CurlTrust;
+
     /// <summary>Squid 5 speaks HTTP/1.1 to clients only (no h2 in ALPN).</summary>
     public bool SupportsHttp2 => false;
 
