@@ -52,6 +52,7 @@ internal static class DnsScenario
         }
 
         var appliance = BuildOutput.HardenRunnerDll();
+        var loadBefore = Machine.LoadAverage();
         var self = typeof(DnsScenario).Assembly.Location;
         var labOptions = new LabOptions();
         for (var i = 0; i < o.Names; i++)
@@ -150,6 +151,7 @@ internal static class DnsScenario
 
         await output.WriteLineAsync().ConfigureAwait(false);
         await output.WriteLineAsync(Machine.Describe(o)).ConfigureAwait(false);
+        await output.WriteLineAsync($"load average (1/5/15 min) at start: {loadBefore}, at end: {Machine.LoadAverage()} (other work on the machine competes for its cores)").ConfigureAwait(false);
         await output.WriteLineAsync().ConfigureAwait(false);
         await output.WriteLineAsync("| target | queries/s (median) | runs | p50 ms | p99 ms | server CPU µs/query | timeouts | errors |").ConfigureAwait(false);
         await output.WriteLineAsync("|---|---:|---|---:|---:|---:|---:|---:|").ConfigureAwait(false);
@@ -330,6 +332,9 @@ internal static class BuildOutput
 /// <summary>The machine and settings, for the results.</summary>
 internal static class Machine
 {
+    public static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
+
     public static string Describe(DnsScenarioOptions o)
     {
         var cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?";
