@@ -140,51 +140,9 @@ public sealed class JsonlEventSink : IEventSink, IAsyncDisposable
 
     private static void WriteAttribution(Utf8JsonWriter w, ProcessInfo? process, StepInfo? step)
     {
-        if (process is null)
-        {
-            w.WriteNull("process");
-        }
-        else
-        {
-            w.WriteStartObject("process");
-            w.WriteNumber("pid", process.Pid);
-            WriteNullable(w, "exe", process.Exe);
-            WriteNullable(w, "cmdline", process.Cmdline);
-            w.WriteStartArray("ancestors");
-            foreach (var a in process.Ancestors)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("pid", a.Pid);
-                WriteNullable(w, "exe", a.Exe);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        if (step is null)
-        {
-            w.WriteNull("step");
-        }
-        else
-        {
-            w.WriteStartObject("step");
-            WriteNullable(w, "action", step.Action);
-            WriteNullable(w, "uses", step.Uses);
-            w.WriteEndObject();
-        }
+        HardenRunner.Store.EventCodec.WriteProcessInfo(w, "process", process);
+        HardenRunner.Store.EventCodec.WriteStepInfo(w, "step", step);
     }
 
-    private static void WriteNullable(Utf8JsonWriter w, string name, string? value)
-    {
-        if (value is null)
-        {
-            w.WriteNull(name);
-        }
-        else
-        {
-            w.WriteString(name, value);
-        }
-    }
+    private static void WriteNullable(Utf8JsonWriter w, string name, string? value) => HardenRunner.Store.EventCodec.WriteNullable(w, name, value);
 }
