@@ -7,6 +7,7 @@ using HardenRunner.Control;
 using HardenRunner.Dns;
 using HardenRunner.Events;
 using HardenRunner.Monitoring;
+using HardenRunner.Monitoring.Files;
 using HardenRunner.Netfilter;
 using HardenRunner.Netfilter.Nflog;
 using HardenRunner.Policy;
@@ -140,6 +141,7 @@ public static class Appliance
         NflogReader? nflog = null;
         EphemeralCertificateAuthority? ca = null;
         TransparentProxy? proxy = null;
+        FileIntegrityMonitor? files = null;
         var trustInstalled = false;
         ControlServer? control = null;
         var ready = false;
@@ -197,6 +199,20 @@ public static class Appliance
                 installation.Environment.WriteGithubEnv(githubEnv);
             }
 
+            // 8. source integrity and the appliance's own controls (after the appliance's own changes to them)
+            var workspace = options.Workspace ?? Environment.GetEnvironmentVariable("GITHUB_WORKSPACE");
+            if (policy.FileMonitoring && !string.IsNullOrEmpty(workspace))
+            {
+                files = FileIntegrityMonitor.Start(
+                    new FileMonitorNoticeSink(events, stderr),
+                    new FileIntegrityMonitorOptions
+                    {
+                        Workspace = workspace,
+                        ControlPaths = Monitoring.Files.ControlPaths.Standard([installation.BundlePath]),
+                        Attribute = pid => processes.Attributor.AttributePid(pid) is var a ? (a.Process, a.Step) : default,
+                    });
+            }
+
             control = new ControlServer(Path.Combine(options.StateDir, ControlClient.SocketFileName), (command, _) => Task.FromResult(command switch
             {
                 "status" => Status(runId, mode, started, options, tally, jsonl.Dropped + stored.Lost, ready && !shuttingDown),
@@ -239,6 +255,12 @@ public static class Appliance
         finally
         {
             shuttingDown = true;
+            if (files is not null)
+            {
+                // catches writes the events could not show (a live memory mapping, a hard link from outside)
+                files.Recheck(TimeSpan.FromSeconds(10));
+                files.Dispose();
+            }
 
             // undo: in block mode after a failed start the table stays (fail-closed); otherwise remove it
             var removeTable = ready || mode == EgressMode.Audit;
