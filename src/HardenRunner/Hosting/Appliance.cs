@@ -209,7 +209,7 @@ public static class Appliance
                     {
                         Workspace = workspace,
                         ControlPaths = Monitoring.Files.ControlPaths.Standard([installation.BundlePath]),
-                        Attribute = pid => processes.Attributor.AttributePid(pid) is var a ? (a.Process, a.Step) : default,
+                        Attribute = pid => WriterOf(processes.Attributor, pid),
                     });
             }
 
@@ -311,6 +311,22 @@ public static class Appliance
         }
 
         return exitCode;
+    }
+
+    /// <summary>
+    /// The process and step that wrote a file: the process monitor's view, completed from /proc when the monitor has
+    /// not processed the writer's exec yet (a write can be read before the exec event that started the writer).
+    /// </summary>
+    private static (ProcessInfo? Process, StepInfo? Step) WriterOf(IProcessAttributor attributor, int pid)
+    {
+        var known = attributor.AttributePid(pid);
+        if (known.Process is not null && known.Step is not null)
+        {
+            return (known.Process, known.Step);
+        }
+
+        var (process, step) = ProcWriterAttribution.Attribute(pid);
+        return (known.Process ?? process, known.Step ?? step);
     }
 
     private static string StopRequested(CancellationTokenSource stopping)
