@@ -1,5 +1,7 @@
+using System.Buffers.Binary;
 using System.Net;
-using ARSoft.Tools.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
 using ARSoft.Tools.Net.Dns;
 using HardenRunner.Proxy;
 
@@ -8,15 +10,15 @@ namespace HardenRunner.Hosting;
 /// <summary>
 /// The proxy's resolver: asks the appliance's own DNS server (loopback, its policy and cache) for A and AAAA, so the
 /// proxy forwards to addresses the appliance resolved itself for the name, never to the client's original
-/// destination on trust.
+/// destination on trust. Queries are plain (EDNS without options), so the DNS server's cache answers them; one small
+/// datagram each way, no per-query client object.
 /// </summary>
 internal sealed class ApplianceDnsResolver(int dnsPort) : IUpstreamResolver
 {
-    private readonly DnsClient _client = new(
-        [IPAddress.Loopback],
-        [new UdpClientTransport(dnsPort), new TcpClientTransport(dnsPort)],
-        false,
-        3000);
+    private const ushort TypeA = 1;
+    private const ushort TypeAaaa = 28;
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
+    private readonly IPEndPoint _server = new(IPAddress.Loopback, dnsPort);
 
     public async ValueTask<IReadOnlyList<IPAddress>> ResolveAsync(string hostName, CancellationToken cancellationToken)
     {
@@ -25,21 +27,87 @@ internal sealed class ApplianceDnsResolver(int dnsPort) : IUpstreamResolver
             return [literal];
         }
 
-        var name = DomainName.Parse(hostName);
-        var a = _client.ResolveAsync(name, RecordType.A, RecordClass.INet, null, cancellationToken);
-        var aaaa = _client.ResolveAsync(name, RecordType.Aaaa, RecordClass.INet, null, cancellationToken);
-        var result = new List<IPAddress>();
-        foreach (var answer in new[] { await a.ConfigureAwait(false), await aaaa.ConfigureAwait(false) })
-        {
-            if (answer is null || answer.ReturnCode != ReturnCode.NoError)
-            {
-                continue;
-            }
+        var a = QueryAsync(hostName, TypeA, cancellationToken);
+        var aaaa = QueryAsync(hostName, TypeAaaa, cancellationToken);
+        return [.. await a.ConfigureAwait(false), .. await aaaa.ConfigureAwait(false)];
+    }
 
-            result.AddRange(answer.AnswerRecords.OfType<ARecord>().Select(r => r.Address));
-            result.AddRange(answer.AnswerRecords.OfType<AaaaRecord>().Select(r => r.Address));
+    private async Task<IReadOnlyList<IPAddress>> QueryAsync(string name, ushort type, CancellationToken cancellationToken)
+    {
+        var query = BuildQuery(name, type, out var id);
+        if (query is null)
+        {
+            return [];
         }
 
-        return result;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Timeout);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            await socket.ConnectAsync(_server, timeout.Token).ConfigureAwait(false);
+            await socket.SendAsync(query, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            var buffer = new byte[4096];
+            while (true)
+            {
+                var n = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                if (n < 12 || BinaryPrimitives.ReadUInt16BigEndian(buffer) != id)
+                {
+                    continue; // not our answer
+                }
+
+                var message = DnsMessage.Parse(new ArraySegment<byte>(buffer, 0, n));
+                if (message.ReturnCode != ReturnCode.NoError)
+                {
+                    return [];
+                }
+
+                return
+                [
+                    .. message.AnswerRecords.OfType<ARecord>().Select(r => r.Address),
+                    .. message.AnswerRecords.OfType<AaaaRecord>().Select(r => r.Address),
+                ];
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ArgumentException or IndexOutOfRangeException)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+
+            return []; // no answer: the proxy answers 502, it never falls back to the client's address
+        }
+    }
+
+    /// <summary>A standard recursive query with one question and an OPT record (payload 1232, no options); null for a name that cannot be one.</summary>
+    internal static byte[]? BuildQuery(string name, ushort type, out ushort id)
+    {
+        id = (ushort)RandomNumberGenerator.GetInt32(ushort.MaxValue + 1);
+        var labels = name.TrimEnd('.').Split('.');
+        if (name.Length == 0 || name.Length > 253 || labels.Any(l => l.Length is 0 or > 63 || l.Any(c => c > 0x7e || c <= ' ')))
+        {
+            return null;
+        }
+
+        var bytes = new List<byte>(32 + name.Length);
+        Span<byte> header = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt16BigEndian(header, id);
+        BinaryPrimitives.WriteUInt16BigEndian(header[2..], 0x0100); // RD
+        BinaryPrimitives.WriteUInt16BigEndian(header[4..], 1);      // QDCOUNT
+        BinaryPrimitives.WriteUInt16BigEndian(header[10..], 1);     // ARCOUNT (OPT)
+        bytes.AddRange(header.ToArray());
+        foreach (var label in labels)
+        {
+            bytes.Add((byte)label.Length);
+            bytes.AddRange(label.Select(c => (byte)c));
+        }
+
+        bytes.Add(0);
+        bytes.Add((byte)(type >> 8));
+        bytes.Add((byte)type);
+        bytes.AddRange([0, 1]);                              // class IN
+        bytes.AddRange([0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0]); // OPT: root, type 41, payload 1232, ttl 0, rdlen 0
+        return [.. bytes];
     }
 }
