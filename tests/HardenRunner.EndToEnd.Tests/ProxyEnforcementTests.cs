@@ -32,7 +32,7 @@ public sealed class ProxyEnforcementTests
 
     private static string Unique(string prefix) => EnforcementCoreTests.Unique(prefix);
 
-    private static async Task<(ApplianceProcess Appliance, Dictionary<string, string> Env)> StartAsync(TestLab lab, string policy, string githubEnv)
+    private static async Task<(ApplianceProcess Appliance, Dictionary<string, string> Env)> StartAsync(TestLab lab, string policy)
     {
         var appliance = await ApplianceProcess.StartAsync(lab, policy, "--upstream-ca", lab.CaCertificatePath);
         var env = new Dictionary<string, string>();
@@ -45,7 +45,6 @@ public sealed class ProxyEnforcementTests
         }
 
         Assert.Contains("NODE_EXTRA_CA_CERTS", env.Keys);
-        _ = githubEnv;
         return (appliance, env);
     }
 
@@ -58,7 +57,7 @@ public sealed class ProxyEnforcementTests
         Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await LabGit.CreateRepositoryAsync(lab, "acme", "web");
-        var (appliance, env) = await StartAsync(lab, Policy, "");
+        var (appliance, env) = await StartAsync(lab, Policy);
         await using var _ = appliance;
 
         // curl: system store only (no -k, no --cacert), HTTP/1.1 and HTTP/2, IPv4 and IPv6
@@ -127,7 +126,7 @@ public sealed class ProxyEnforcementTests
     {
         Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
         await using var lab = await TestLab.StartAsync(new LabOptions());
-        var (appliance, _) = await StartAsync(lab, Policy, "");
+        var (appliance, _) = await StartAsync(lab, Policy);
         await using var __ = appliance;
         var marker = Unique("SECRET");
 
@@ -176,8 +175,7 @@ public sealed class ProxyEnforcementTests
         // no SNI, and non-TLS bytes on 443
         var noSni = await lab.RunInRunnerAsync("openssl", ["s_client", "-connect", "198.51.100.10:443", "-noservername", "-brief"], ClientTimeout, standardInput: $"GET /{marker}/nosni HTTP/1.1\r\nHost: allowed.test\r\n\r\n");
         Assert.DoesNotContain("lab:", noSni.StandardOutput, StringComparison.Ordinal);
-        var raw = await EnforcementCoreTests.SendAsync(lab, "tcp", "198.51.100.10", 443, $"GET /{marker}/plain-on-443 HTTP/1.1\r\nHost: allowed.test\r\n\r\n");
-        _ = raw;
+        await EnforcementCoreTests.SendAsync(lab, "tcp", "198.51.100.10", 443, $"GET /{marker}/plain-on-443 HTTP/1.1\r\nHost: allowed.test\r\n\r\n");
 
         Assert.True(await lab.HttpLog.NoneWithinAsync(r => r.RawTarget.Contains(marker, StringComparison.Ordinal) || r.BodyPreview.Contains(marker, StringComparison.Ordinal), Quiet), "a lab server received the payload");
         Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(marker, StringComparison.Ordinal), TimeSpan.FromMilliseconds(200)));
@@ -192,7 +190,7 @@ public sealed class ProxyEnforcementTests
     {
         Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
         await using var lab = await TestLab.StartAsync(new LabOptions());
-        var (appliance, _) = await StartAsync(lab, Policy.Replace("egress-policy: block", "egress-policy: audit", StringComparison.Ordinal), "");
+        var (appliance, _) = await StartAsync(lab, Policy.Replace("egress-policy: block", "egress-policy: audit", StringComparison.Ordinal));
         await using var __ = appliance;
         var marker = Unique("audit");
 
