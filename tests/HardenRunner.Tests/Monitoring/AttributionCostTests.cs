@@ -6,7 +6,12 @@ using Xunit.Abstractions;
 
 namespace HardenRunner.Tests.Monitoring;
 
-/// <summary>Measures what attribution costs (docs/monitoring.md quotes these numbers); asserts only loose upper bounds.</summary>
+/// <summary>
+/// Measures what attribution costs (docs/monitoring.md quotes these numbers) and checks each lookup finds the socket's
+/// holder. No timing is asserted. While another test in this process spawns a child, the child holds copies of every
+/// descriptor between fork and exec, so a lookup may legitimately name that child: the holder must be this process or
+/// a direct child of it.
+/// </summary>
 public class AttributionCostTests(ITestOutputHelper output)
 {
     [SkippableFact]
@@ -30,23 +35,22 @@ public class AttributionCostTests(ITestOutputHelper output)
 
         // 2. inode → pid: a full search of every process's descriptors (cold) versus the remembered fd (warm)
         var pids = ProcFs.ListPids().Count;
-        var coldUs = Median(20, () => Assert.Equal(Environment.ProcessId, new SocketInodeIndex().FindOwner(inode, [])));
+        var coldUs = Median(20, () => MonitorTest.AssertSelfOrForkedChild(new SocketInodeIndex().FindOwner(inode, [])));
         var index = new SocketInodeIndex();
         index.FindOwner(inode, []);
-        var warmUs = Median(200, () => Assert.Equal(Environment.ProcessId, index.FindOwner(inode, [])));
+        var warmUs = Median(200, () => MonitorTest.AssertSelfOrForkedChild(index.FindOwner(inode, [])));
 
         // 3. the whole lookup through the monitor (sock_diag + warm index + ancestry + step)
         using var monitor = MonitorTest.StartMonitor(new CollectingSink());
         monitor.Attributor.AttributeTcp(clientEnd, serverEnd);
-        var wholeUs = Median(200, () => Assert.Equal(Environment.ProcessId, monitor.Attributor.AttributeTcp(clientEnd, serverEnd).Process?.Pid));
-        var wholeDumpUs = Median(50, () => Assert.Equal(Environment.ProcessId, monitor.Attributor.AttributeTcp(clientEnd, null).Process?.Pid));
+        var wholeUs = Median(200, () => MonitorTest.AssertSelfOrForkedChild(monitor.Attributor.AttributeTcp(clientEnd, serverEnd).Process?.Pid));
+        var wholeDumpUs = Median(50, () => MonitorTest.AssertSelfOrForkedChild(monitor.Attributor.AttributeTcp(clientEnd, null).Process?.Pid));
         var tcpSockets = diag.All(ProtocolType.Tcp).Count;
 
         output.WriteLine($"machine: {pids} processes, {tcpSockets} TCP sockets, {Environment.ProcessorCount} cpus");
         output.WriteLine($"socket → inode: sock_diag exact {exactUs:F0} µs, sock_diag dump by port {diagUs:F0} µs, /proc/<pid>/net/tcp{{,6}},udp{{,6}} parse {procNetUs:F0} µs");
         output.WriteLine($"inode → pid: full descriptor search {coldUs:F0} µs (this process holds ~{ProcFs.ListNumeric(ProcFs.PidPath(Environment.ProcessId, "fd")).Count} fds); remembered {warmUs:F0} µs");
         output.WriteLine($"AttributeTcp end to end (warm): with original destination {wholeUs:F0} µs, without {wholeDumpUs:F0} µs");
-        Assert.InRange(wholeUs, 0, 50_000);
     }
 
     private static double Median(int n, Action action)

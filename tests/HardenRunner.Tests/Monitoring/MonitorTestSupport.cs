@@ -42,6 +42,20 @@ internal static class MonitorTest
 
     public static string Python => File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
+    /// <summary>
+    /// Asserts a socket lookup named this test process. While another test in this process spawns a child, the child
+    /// holds copies of every descriptor between fork and exec, so the holder found may legitimately be that child:
+    /// accepted when it is a direct child of this process (or already gone).
+    /// </summary>
+    public static void AssertSelfOrForkedChild(int? pid)
+    {
+        Assert.NotNull(pid);
+        if (pid != Environment.ProcessId && ProcFs.TryReadStat(pid.Value, out var ppid, out _, out _))
+        {
+            Assert.Equal(Environment.ProcessId, ppid);
+        }
+    }
+
     public static ProcessMonitor StartMonitor(CollectingSink sink, ProcessMonitorOptions? options = null) =>
         ProcessMonitor.Start(sink, options ?? new ProcessMonitorOptions { PollInterval = TimeSpan.FromMilliseconds(200) });
 
