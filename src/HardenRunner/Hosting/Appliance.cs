@@ -163,8 +163,9 @@ public static class Appliance
                 events);
             await dns.StartAsync(stopping.Token).ConfigureAwait(false);
 
-            // 3. the ephemeral CA (key in memory only) and the proxy that the firewall redirects 80/443 to
-            ca = EphemeralCertificateAuthority.Create(new CertificateAuthorityOptions { Label = runId });
+            // 3. the ephemeral CA (key in memory only; or the node's persistent CA) and the proxy that the firewall
+            //    redirects 80/443 to
+            ca = CreateCertificateAuthority(options, runId, stdout);
             proxy = new TransparentProxy(
                 new ProxyOptions { Mode = mode, HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots },
                 engine,
@@ -379,5 +380,18 @@ public static class Appliance
         {
             stderr.WriteLine($"harden-runner: could not {what}: {ex.Message}");
         }
+    }
+
+    private static EphemeralCertificateAuthority CreateCertificateAuthority(ApplianceOptions options, string runId, TextWriter stdout)
+    {
+        if (options.CaDirectory is not { } directory)
+        {
+            return EphemeralCertificateAuthority.Create(new CertificateAuthorityOptions { Label = runId });
+        }
+
+        var ca = PersistentCertificateAuthority.LoadOrCreate(
+            directory, new CertificateAuthorityOptions { Lifetime = CertificateAuthorityOptions.MaxLifetime }, out var outcome);
+        stdout.WriteLine($"harden-runner: node CA {ca.Id} ({outcome.ToString().ToLowerInvariant()}, valid until {ca.Certificate.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm}Z) from {directory}");
+        return ca;
     }
 }
