@@ -392,6 +392,8 @@ public static class Appliance
         var ca = PersistentCertificateAuthority.LoadOrCreate(
             directory, new CertificateAuthorityOptions { Lifetime = CertificateAuthorityOptions.MaxLifetime }, out var outcome);
         stdout.WriteLine($"harden-runner: node CA {ca.Id} ({outcome.ToString().ToLowerInvariant()}, valid until {ca.Certificate.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm}Z) from {directory}");
+        string[] systemBundles = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
+        PersistentCertificateAuthority.WriteTrustBundle(directory, ca, systemBundles.FirstOrDefault(File.Exists));
         return ca;
     }
 }

@@ -16,6 +16,9 @@ public static class PersistentCertificateAuthority
     public const string CertificateFile = "ca.pem";
     public const string KeyFile = "ca.key";
 
+    /// <summary>The system's roots followed by the node CA: what pods point SSL_CERT_FILE and friends at.</summary>
+    public const string BundleFile = "bundle.pem";
+
     private const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private const UnixFileMode KeyMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
@@ -84,6 +87,24 @@ public static class PersistentCertificateAuthority
             newKey.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Writes <see cref="BundleFile"/> (world-readable, atomically): the roots in <paramref name="systemBundle"/> (when
+    /// it exists) and then the CA, so that a pod can replace its trust bundle with this one file.
+    /// </summary>
+    public static string WriteTrustBundle(string directory, EphemeralCertificateAuthority ca, string? systemBundle)
+    {
+        ArgumentNullException.ThrowIfNull(ca);
+        var system = systemBundle is not null && File.Exists(systemBundle) ? File.ReadAllText(systemBundle) : "";
+        if (system.Length > 0 && !system.EndsWith('\n'))
+        {
+            system += "\n";
+        }
+
+        var path = Path.Combine(directory, BundleFile);
+        WriteAtomically(path, system + ca.ExportCertificatePem() + "\n", KeyMode | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        return path;
     }
 
     private static void PrepareDirectory(string directory)

@@ -77,6 +77,28 @@ public sealed class PersistentCertificateAuthorityTests : IDisposable
     }
 
     [Fact]
+    public void TheTrustBundle_IsTheSystemRootsThenTheNodeCa()
+    {
+        var systemBundle = Path.Combine(_root, "system.pem");
+        using var other = ForeignRoot(out var otherKey);
+        otherKey.Dispose();
+        File.WriteAllText(systemBundle, other.ExportCertificatePem()); // no final newline on purpose
+        using var ca = PersistentCertificateAuthority.LoadOrCreate(Dir, new CertificateAuthorityOptions(), out _);
+
+        var path = PersistentCertificateAuthority.WriteTrustBundle(Dir, ca, systemBundle);
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPemFile(path);
+        Assert.Equal([other.Thumbprint, ca.Certificate.Thumbprint], roots.Select(c => c.Thumbprint));
+        Assert.True(File.GetUnixFileMode(path).HasFlag(UnixFileMode.OtherRead));
+
+        // no system bundle: the CA alone
+        PersistentCertificateAuthority.WriteTrustBundle(Dir, ca, Path.Combine(_root, "missing.pem"));
+        roots = [];
+        roots.ImportFromPemFile(path);
+        Assert.Equal([ca.Certificate.Thumbprint], roots.Select(c => c.Thumbprint));
+    }
+
+    [Fact]
     public void AKeyReadableByOthers_IsRefused()
     {
         using (PersistentCertificateAuthority.LoadOrCreate(Dir, new CertificateAuthorityOptions(), out _))
