@@ -29,8 +29,10 @@ public class AttributionCostTests(ITestOutputHelper output)
 
         // 1. client socket → inode: sock_diag exact lookup, sock_diag dump (kernel-filtered by port), /proc/net parse
         var exactUs = Median(200, () => Assert.Equal(clientEnd.Port, diag.FindExact(ProtocolType.Tcp, clientEnd, serverEnd)?.Local.Port));
-        var diagUs = Median(50, () => Assert.Single(diag.Find(ProtocolType.Tcp, clientEnd.Port), s => s.Local.Port == clientEnd.Port));
-        var inode = diag.Find(ProtocolType.Tcp, clientEnd.Port).Single(s => s.Local.Port == clientEnd.Port).Inode;
+        // other tests' sockets may share the port number (a listener, a connection in TIME_WAIT): match the whole pair
+        bool IsClient(DiagSocket s) => s.Local.Port == clientEnd.Port && s.Remote.Port == serverEnd.Port && s.Inode != 0;
+        var diagUs = Median(50, () => Assert.Single(diag.Find(ProtocolType.Tcp, clientEnd.Port), IsClient));
+        var inode = diag.Find(ProtocolType.Tcp, clientEnd.Port).Single(IsClient).Inode;
         var procNetUs = Median(20, () => Assert.NotNull(ProcNetSockets.Find(Environment.ProcessId, inode)));
 
         // 2. inode → pid: a full search of every process's descriptors (cold) versus the remembered fd (warm)
