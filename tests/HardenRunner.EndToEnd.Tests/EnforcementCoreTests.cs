@@ -294,8 +294,9 @@ public sealed class EnforcementCoreTests
         Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, null, "--upstream-ca", lab.CaCertificatePath);
-        Assert.Contains("audit mode", appliance.Process.StandardOutput, StringComparison.Ordinal);
-        Assert.Contains("policy (default)", appliance.Process.StandardOutput, StringComparison.Ordinal);
+        var output = await appliance.WaitForOutputAsync("policy (default)", TimeSpan.FromSeconds(10));
+        Assert.Contains("audit mode", output, StringComparison.Ordinal);
+        Assert.Contains("policy (default)", output, StringComparison.Ordinal);
 
         var dig = await DigAsync(lab, "+short", "exfil.test", "A");
         Assert.Equal("198.51.100.20", dig.StandardOutput.Trim());

@@ -113,6 +113,21 @@ internal sealed class ApplianceProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The appliance's standard output once it contains <paramref name="text"/> (or, after <paramref name="timeout"/>,
+    /// as it is): a line written before the ready file may still be in the pipe when the ready file appears.
+    /// </summary>
+    public async Task<string> WaitForOutputAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!Process.StandardOutput.Contains(text, StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        return Process.StandardOutput;
+    }
+
     /// <summary>SIGTERM and wait: the clean stop.</summary>
     public async Task<LabProcessResult> StopAsync()
     {
