@@ -189,8 +189,8 @@ public sealed class DnsAttributionTests(ITestOutputHelper output) : IDisposable
         await using var s = await ServerUnderTest.StartAsync([_upstream.Endpoint], EgressMode.Block, o => o with { Attributor = monitor.Attributor });
         // warm: the monitor's first look at every process's descriptors, the first lookup's code paths, the cache entry
         var warm = await StartClientAsync(s.V4.Port, "udp", new Dictionary<string, string?>(), "allowed.test");
+        WaitForDns(s, e => e.Host == "allowed.test", 1);
         MonitorTest.Kill(warm);
-        WaitForDns(s, e => e.Host == "allowed.test" && e.Process is not null, 1);
         s.Events.Events.Clear();
         const int runs = 20;
         for (var i = 0; i < runs; i++)
