@@ -29,7 +29,7 @@ public sealed class EnforcementCoreTests
     internal static string Unique(string prefix) => prefix + Guid.NewGuid().ToString("N")[..10];
 
     /// <summary>A python3 one-shot: TCP connect + send, or UDP send, with a short timeout. Exit 0 if the send went out on an established flow.</summary>
-    internal static Task<LabProcessResult> SendAsync(TestLab lab, string proto, string address, int port, string payload)
+    internal static Task<LabProcessResult> SendAsync(TestLab lab, string proto, string address, int port, string payload, IDictionary<string, string>? environment = null)
     {
         const string script = """
             import socket, sys
@@ -46,7 +46,7 @@ public sealed class EnforcementCoreTests
                 except socket.timeout:
                     sys.exit(3)
             """;
-        return lab.RunInRunnerAsync("python3", ["-c", script, proto, address, port.ToString(System.Globalization.CultureInfo.InvariantCulture), payload], ClientTimeout);
+        return lab.RunInRunnerAsync("python3", ["-c", script, proto, address, port.ToString(System.Globalization.CultureInfo.InvariantCulture), payload], ClientTimeout, environment);
     }
 
     internal static Task<LabProcessResult> DigAsync(TestLab lab, params string[] args) =>

@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using HardenRunner.Events;
+using HardenRunner.Monitoring;
+using HardenRunner.Monitoring.Detectors;
+using HardenRunner.Monitoring.Network;
 using HardenRunner.Policy;
 using HardenRunner.Policy.Model;
 using Microsoft.Extensions.Logging;
@@ -23,7 +26,9 @@ internal enum PacketAction
 /// <summary>
 /// The DNS server's logic, independent of sockets: parse, decide by policy, answer locally (malformed, unsupported,
 /// denied in block mode, allowed and cached) or forward; for forwarded answers strip ECH, cap TTLs, put the addresses
-/// of allowed names into the allow sets (awaited), cache the answer, and publish one event per query.
+/// of allowed names into the allow sets (awaited), cache the answer, and publish one event per query — with the process
+/// and step of the lookup the transport started for it (published when that ends, never delaying the answer) — and
+/// feed every queried name to the dns-exfiltration detector.
 /// </summary>
 internal sealed class DnsQueryHandler
 {
@@ -40,6 +45,7 @@ internal sealed class DnsQueryHandler
     private readonly TimeProvider _time;
     private readonly DnsResponseCache? _cache;
     private readonly ILogger? _logger;
+    private readonly DnsExfiltrationDetector? _exfiltration;
     private long _lastUpstreamWarning;
 
     public DnsQueryHandler(DnsServerOptions options, PolicyEngine policy, UpstreamForwarder forwarder, IResolvedAddressSink sink, IEventSink events, DnsCounters counters, TimeProvider time, ILogger? logger)
@@ -55,6 +61,7 @@ internal sealed class DnsQueryHandler
         _counters = counters;
         _time = time;
         _logger = logger;
+        _exfiltration = options.Exfiltration is { } exfiltration ? new DnsExfiltrationDetector(exfiltration) : null;
     }
 
     /// <summary>The response cache (null when disabled).</summary>
@@ -62,9 +69,10 @@ internal sealed class DnsQueryHandler
 
     /// <summary>
     /// Reads a packet and handles everything that needs no upstream, including allowed names answered from the cache
-    /// whose addresses are still allowed long enough. Never throws for any input.
+    /// whose addresses are still allowed long enough. Never throws for any input. <paramref name="origin"/>: the lookup of
+    /// the client's process, when the transport started one.
     /// </summary>
-    public PacketAction Classify(ReadOnlySpan<byte> packet, bool tcp, out byte[]? response, out DnsQuery query, out Verdict verdict)
+    public PacketAction Classify(ReadOnlySpan<byte> packet, bool tcp, PendingAttribution? origin, out byte[]? response, out DnsQuery query, out Verdict verdict)
     {
         response = null;
         verdict = default;
@@ -90,7 +98,7 @@ internal sealed class DnsQueryHandler
 
         if (!verdict.IsAllowed && _policy.Mode == EgressMode.Block)
         {
-            Publish(query, verdict, NetworkEvent.Blocked);
+            Publish(query, verdict, NetworkEvent.Blocked, origin);
             response = DnsResponses.FromQuery(packet, query, DnsWire.RcodeNxDomain);
             return PacketAction.Respond;
         }
@@ -98,7 +106,7 @@ internal sealed class DnsQueryHandler
         if (query.Type is DnsWire.TypeAxfr or DnsWire.TypeIxfr or DnsWire.TypeMailb or DnsWire.TypeMaila)
         {
             Interlocked.Increment(ref _counters.Rejected);
-            Publish(query, Verdict.Deny(RuleZoneTransfer), NetworkEvent.Blocked);
+            Publish(query, Verdict.Deny(RuleZoneTransfer), NetworkEvent.Blocked, origin);
             response = DnsResponses.FromQuery(packet, query, DnsWire.RcodeRefused);
             return PacketAction.Respond;
         }
@@ -109,7 +117,7 @@ internal sealed class DnsQueryHandler
             if (_cache.Get(key, now) is { } cached && cached.AllowsLongEnough(now, _options.MinAllowTtl))
             {
                 Interlocked.Increment(ref _counters.CacheHits);
-                Publish(query, verdict, NetworkEvent.Passed);
+                Publish(query, verdict, NetworkEvent.Passed, origin);
                 response = FromCache(packet, query, cached, tcp, now);
                 return PacketAction.Respond;
             }
@@ -119,7 +127,7 @@ internal sealed class DnsQueryHandler
     }
 
     /// <summary>Forwards a query that <see cref="Classify"/> passed and makes the client's response. Never throws (except on cancellation of the server).</summary>
-    public async Task<byte[]> ResolveAsync(byte[] packet, DnsQuery query, Verdict verdict, bool tcp, CancellationToken serverStopping)
+    public async Task<byte[]> ResolveAsync(byte[] packet, DnsQuery query, Verdict verdict, bool tcp, PendingAttribution? origin, CancellationToken serverStopping)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(serverStopping);
         deadline.CancelAfter(_options.QueryTimeout);
@@ -131,20 +139,20 @@ internal sealed class DnsQueryHandler
             if (cacheable && _cache!.Get(key, _cache.Now) is { } cached)
             {
                 // cached, but an address must be allowed again first (or another query stored it meanwhile)
-                return await FromCacheRenewingAsync(packet, query, verdict, cached, tcp, deadline.Token).ConfigureAwait(false);
+                return await FromCacheRenewingAsync(packet, query, verdict, cached, tcp, origin, deadline.Token).ConfigureAwait(false);
             }
 
             var reply = await _forwarder.ForwardAsync(packet, query.QuestionEnd, tcp, deadline.Token).ConfigureAwait(false);
             if (!reply.Succeeded)
             {
-                return UpstreamFailed(packet, query, verdict, reply.Error);
+                return UpstreamFailed(packet, query, verdict, reply.Error, origin);
             }
 
             var message = reply.Message!;
             if (DnsWire.QuestionCount(message) == 0)
             {
                 // an upstream error without a question (FORMERR, NOTIMP): pass the code on
-                Publish(query, verdict, NetworkEvent.Passed);
+                Publish(query, verdict, NetworkEvent.Passed, origin);
                 return DnsResponses.FromQuery(packet, query, (byte)DnsWire.GetRcode(message));
             }
 
@@ -152,7 +160,7 @@ internal sealed class DnsQueryHandler
             var rewritten = DnsResponseRewriter.Rewrite(message, verdict.IsAllowed ? maxTtl : null);
             if (rewritten is null)
             {
-                return UpstreamFailed(packet, query, verdict, "upstream response could not be read");
+                return UpstreamFailed(packet, query, verdict, "upstream response could not be read", origin);
             }
 
             if (rewritten.EchStripped)
@@ -169,7 +177,7 @@ internal sealed class DnsQueryHandler
                 {
                     if (block)
                     {
-                        Publish(query, verdict, NetworkEvent.Blocked);
+                        Publish(query, verdict, NetworkEvent.Blocked, origin);
                         return DnsResponses.FromQuery(packet, query, DnsWire.RcodeServFail);
                     }
                 }
@@ -180,7 +188,7 @@ internal sealed class DnsQueryHandler
                 }
             }
 
-            Publish(query, verdict, NetworkEvent.Passed);
+            Publish(query, verdict, NetworkEvent.Passed, origin);
             if (!tcp && rewritten.Message.Length > query.ClientUdpLimit)
             {
                 return DnsResponses.FromQuery(packet, query, (byte)DnsWire.GetRcode(rewritten.Message), truncated: true);
@@ -190,7 +198,7 @@ internal sealed class DnsQueryHandler
         }
         catch (OperationCanceledException) when (!serverStopping.IsCancellationRequested)
         {
-            return UpstreamFailed(packet, query, verdict, $"no answer within {_options.QueryTimeout.TotalSeconds:0.#} s");
+            return UpstreamFailed(packet, query, verdict, $"no answer within {_options.QueryTimeout.TotalSeconds:0.#} s", origin);
         }
     }
 
@@ -198,7 +206,7 @@ internal sealed class DnsQueryHandler
     /// Answers from a cached entry after renewing the allows that would end before the served TTL or the floor (the
     /// sink is awaited, as for a forwarded answer). In block mode a failed renewal is SERVFAIL.
     /// </summary>
-    private async Task<byte[]> FromCacheRenewingAsync(byte[] packet, DnsQuery query, Verdict verdict, CachedResponse cached, bool tcp, CancellationToken cancellationToken)
+    private async Task<byte[]> FromCacheRenewingAsync(byte[] packet, DnsQuery query, Verdict verdict, CachedResponse cached, bool tcp, PendingAttribution? origin, CancellationToken cancellationToken)
     {
         var now = _cache!.Now;
         var renewals = cached.Renewals(now, _options.MinAllowTtl, _options.MaxAllowTtl);
@@ -214,13 +222,13 @@ internal sealed class DnsQueryHandler
             }
             else if (_policy.Mode == EgressMode.Block)
             {
-                Publish(query, verdict, NetworkEvent.Blocked);
+                Publish(query, verdict, NetworkEvent.Blocked, origin);
                 return DnsResponses.FromQuery(packet, query, DnsWire.RcodeServFail);
             }
         }
 
         Interlocked.Increment(ref _counters.CacheHits);
-        Publish(query, verdict, NetworkEvent.Passed);
+        Publish(query, verdict, NetworkEvent.Passed, origin);
         return FromCache(packet, query, cached, tcp, _cache.Now);
     }
 
@@ -288,7 +296,7 @@ internal sealed class DnsQueryHandler
         return !address.IsIPv6Multicast;
     }
 
-    private byte[] UpstreamFailed(byte[] packet, DnsQuery query, Verdict verdict, string? error)
+    private byte[] UpstreamFailed(byte[] packet, DnsQuery query, Verdict verdict, string? error, PendingAttribution? origin)
     {
         var failures = Interlocked.Increment(ref _counters.UpstreamFailures);
         if (_logger is not null)
@@ -302,12 +310,13 @@ internal sealed class DnsQueryHandler
             }
         }
 
-        Publish(query, verdict, NetworkEvent.Passed);
+        Publish(query, verdict, NetworkEvent.Passed, origin);
         return DnsResponses.FromQuery(packet, query, DnsWire.RcodeServFail);
     }
 
-    private void Publish(DnsQuery query, Verdict verdict, string action) =>
-        _events.Publish(new NetworkEvent(
+    private void Publish(DnsQuery query, Verdict verdict, string action, PendingAttribution? origin)
+    {
+        var e = new NetworkEvent(
             _time.GetUtcNow(),
             "dns",
             query.Name.Length == 0 ? "." : query.Name,
@@ -316,5 +325,24 @@ internal sealed class DnsQueryHandler
             verdict.Decision,
             action,
             verdict.Rule,
-            QueryType: DnsWire.TypeName(query.Type)));
+            QueryType: DnsWire.TypeName(query.Type));
+        if (origin is null)
+        {
+            Emit(e, Attribution.Unknown);
+        }
+        else
+        {
+            origin.Then(a => Emit(e, a));
+        }
+    }
+
+    /// <summary>The query's event and, when its name tips a domain over the threshold, the dns-exfiltration detection (same process and step).</summary>
+    private void Emit(NetworkEvent e, Attribution attribution)
+    {
+        _events.Publish(e.With(attribution));
+        if (_exfiltration?.Observe(e.Host!, e.Time, attribution.Process, attribution.Step) is { } detection)
+        {
+            _events.Publish(detection);
+        }
+    }
 }

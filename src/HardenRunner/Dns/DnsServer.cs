@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using HardenRunner.Events;
+using HardenRunner.Monitoring.Network;
 using HardenRunner.Policy;
+using HardenRunner.Proxy;
 using Microsoft.Extensions.Logging;
 
 namespace HardenRunner.Dns;
@@ -10,6 +12,8 @@ namespace HardenRunner.Dns;
 /// The appliance's DNS server: UDP and TCP (RFC 7766 two-octet framing) on each listen endpoint, every record type
 /// and EDNS passed through as bytes. Policy, forwarding and rewriting live in <see cref="DnsQueryHandler"/>; this
 /// class owns the sockets, the concurrency limits and the lifetime. No packet, however malformed, stops a loop.
+/// With <see cref="DnsServerOptions.Attributor"/> it starts, for every query, the lookup of the client's process the
+/// moment the datagram (or TCP connection) arrives, while the client's socket surely exists; the answer never waits.
 /// </summary>
 public sealed class DnsServer : IAsyncDisposable
 {
@@ -21,6 +25,7 @@ public sealed class DnsServer : IAsyncDisposable
     private readonly DnsQueryHandler _handler;
     private readonly DnsCounters _counters = new();
     private readonly ILogger? _logger;
+    private readonly AttributionQueue? _attribution;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Socket> _sockets = [];
     private readonly List<Task> _loops = [];
@@ -47,6 +52,7 @@ public sealed class DnsServer : IAsyncDisposable
         _logger = logger;
         var forwarder = new UpstreamForwarder(options.Upstreams, options.ConfigureUpstreamSocket, options.UpstreamAttemptTimeout);
         _handler = new DnsQueryHandler(options, policy, forwarder, sink, events, _counters, time ?? TimeProvider.System, logger);
+        _attribution = options.Attributor is { } attributor ? new AttributionQueue(attributor, "dns") : null;
     }
 
     /// <summary>The endpoints actually bound (with the port chosen when the options said 0), UDP and TCP alike.</summary>
@@ -56,6 +62,9 @@ public sealed class DnsServer : IAsyncDisposable
 
     /// <summary>Responses in the cache now (expired ones included until they are next looked up or evicted).</summary>
     public int CachedResponses => _handler.Cache?.Count ?? 0;
+
+    /// <summary>The process lookups behind query events (null without an attributor).</summary>
+    public AttributionQueue? Attribution => _attribution;
 
     /// <summary>Binds every endpoint (UDP and TCP) and starts serving. Throws when a socket cannot be bound.</summary>
     public Task StartAsync(CancellationToken cancellationToken = default)
@@ -115,6 +124,9 @@ public sealed class DnsServer : IAsyncDisposable
         }
 
         await Task.WhenAny(Task.WhenAll(pending), Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+
+        // every query's event is published once its lookup ends: finish them before the sinks close
+        _attribution?.Dispose();
         _stopping.Dispose();
     }
 
@@ -203,6 +215,7 @@ public sealed class DnsServer : IAsyncDisposable
     {
         var buffer = new byte[DnsWire.MaxMessageLength];
         var client = new SocketAddress(socket.AddressFamily);
+        var local = (IPEndPoint)socket.LocalEndPoint!;
         var token = _stopping.Token;
         while (!token.IsCancellationRequested)
         {
@@ -228,7 +241,7 @@ public sealed class DnsServer : IAsyncDisposable
 
             try
             {
-                HandleDatagram(socket, buffer.AsSpan(0, received), client, token);
+                HandleDatagram(socket, buffer.AsSpan(0, received), client, local, token);
             }
             catch (Exception e)
             {
@@ -237,9 +250,13 @@ public sealed class DnsServer : IAsyncDisposable
         }
     }
 
-    private void HandleDatagram(Socket socket, ReadOnlySpan<byte> packet, SocketAddress client, CancellationToken token)
+    private void HandleDatagram(Socket socket, ReadOnlySpan<byte> packet, SocketAddress client, IPEndPoint local, CancellationToken token)
     {
-        var action = _handler.Classify(packet, tcp: false, out var response, out var query, out var verdict);
+        // started before anything else: a client answered from the cache may close its socket right after the answer
+        var origin = _attribution is not null && packet.Length >= DnsWire.HeaderLength && !DnsWire.IsResponse(packet)
+            ? _attribution.Udp((IPEndPoint)ToEndPoint(client), local)
+            : null;
+        var action = _handler.Classify(packet, tcp: false, origin, out var response, out var query, out var verdict);
         if (action == PacketAction.Respond)
         {
             SendDatagram(socket, response!, client);
@@ -266,7 +283,7 @@ public sealed class DnsServer : IAsyncDisposable
             {
                 try
                 {
-                    var answer = await _handler.ResolveAsync(copy, query, verdict, tcp: false, token).ConfigureAwait(false);
+                    var answer = await _handler.ResolveAsync(copy, query, verdict, tcp: false, origin, token).ConfigureAwait(false);
                     SendDatagram(socket, answer, replyTo);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
@@ -296,6 +313,12 @@ public sealed class DnsServer : IAsyncDisposable
             // stopping
         }
     }
+
+    private static readonly SoOriginalDestinationReader OriginalDestination = new();
+
+    [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(e))]
+    private static IPEndPoint? Unmap(IPEndPoint? e) =>
+        e is not null && e.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(e.Address.MapToIPv4(), e.Port) : e;
 
     private static EndPoint ToEndPoint(SocketAddress address) =>
         new IPEndPoint(address.Family == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0).Create(address);
@@ -341,6 +364,15 @@ public sealed class DnsServer : IAsyncDisposable
     {
         connection.NoDelay = true;
         var lengthBytes = new byte[2];
+        PendingAttribution? origin = null;
+        if (_attribution is not null && connection.RemoteEndPoint is IPEndPoint client)
+        {
+            // once per connection: its client socket lives as long as the connection (a redirected one was aimed at
+            // its original destination; one made to the server's address directly, at the server's own end)
+            var local = connection.LocalEndPoint as IPEndPoint;
+            origin = _attribution.Tcp(Unmap(client), OriginalDestination.Read(connection) ?? Unmap(local), Unmap(local));
+        }
+
         try
         {
             while (!token.IsCancellationRequested)
@@ -363,7 +395,7 @@ public sealed class DnsServer : IAsyncDisposable
                     }
                 }
 
-                var action = _handler.Classify(packet, tcp: true, out var response, out var query, out var verdict);
+                var action = _handler.Classify(packet, tcp: true, origin, out var response, out var query, out var verdict);
                 if (action == PacketAction.Drop)
                 {
                     return;
@@ -371,7 +403,7 @@ public sealed class DnsServer : IAsyncDisposable
 
                 if (action == PacketAction.Forward)
                 {
-                    response = await _handler.ResolveAsync(packet, query, verdict, tcp: true, token).ConfigureAwait(false);
+                    response = await _handler.ResolveAsync(packet, query, verdict, tcp: true, origin, token).ConfigureAwait(false);
                 }
 
                 var framed = new byte[response!.Length + 2];

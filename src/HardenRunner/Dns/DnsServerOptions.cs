@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using HardenRunner.Linux;
+using HardenRunner.Monitoring;
+using HardenRunner.Monitoring.Detectors;
 
 namespace HardenRunner.Dns;
 
@@ -54,4 +56,15 @@ public sealed record DnsServerOptions
 
     /// <summary>The longest a negative answer (NXDOMAIN, NODATA) is cached, whatever its SOA says (RFC 2308: min of SOA TTL and MINIMUM).</summary>
     public TimeSpan NegativeCacheTtl { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Names the process and step behind each query (the process monitor's <see cref="ProcessMonitor.Attributor"/>):
+    /// a UDP query by its source address and port, a TCP connection by its client end, once. The lookup runs on a thread
+    /// of its own and the query's event is published when it ends; the answer never waits for it. Null: events carry no
+    /// process or step.
+    /// </summary>
+    public IProcessAttributor? Attributor { get; init; }
+
+    /// <summary>Thresholds of the dns-exfiltration detection fed with every queried name; null turns it off.</summary>
+    public DnsExfiltrationOptions? Exfiltration { get; init; } = new();
 }

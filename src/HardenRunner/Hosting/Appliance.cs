@@ -7,6 +7,7 @@ using HardenRunner.Control;
 using HardenRunner.Dns;
 using HardenRunner.Events;
 using HardenRunner.Monitoring;
+using HardenRunner.Monitoring.Detectors;
 using HardenRunner.Monitoring.Files;
 using HardenRunner.Netfilter;
 using HardenRunner.Netfilter.Nflog;
@@ -118,7 +119,8 @@ public static class Appliance
         await using var store = SqliteEventStore.Open(SqliteEventStore.PathIn(options.StateDir));
         await store.BeginRunAsync(RunInfo.FromEnvironment(runId, started, policy.EgressPolicy, Environment.GetEnvironmentVariable), cancellationToken).ConfigureAwait(false);
         var stored = new StoreEventSink(store, runId);
-        var events = new CompositeEventSink(stored, jsonl, tally);
+        // blocked network events also raise egress-blocked (with their process and step)
+        var events = new EgressBlockedDetector(new CompositeEventSink(stored, jsonl, tally));
 
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stopping.Cancel(); });
@@ -157,6 +159,7 @@ public static class Appliance
                 {
                     ListenEndpoints = [new IPEndPoint(IPAddress.Loopback, options.DnsPort), new IPEndPoint(IPAddress.IPv6Loopback, options.DnsPort)],
                     Upstreams = upstreams,
+                    Attributor = processes.Attributor,
                 },
                 engine,
                 new FirewallAddressSink(firewall),
@@ -167,7 +170,7 @@ public static class Appliance
             //    redirects 80/443 to
             ca = CreateCertificateAuthority(options, runId, stdout);
             proxy = new TransparentProxy(
-                new ProxyOptions { Mode = mode, HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots },
+                new ProxyOptions { Mode = mode, HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots, Attributor = processes.Attributor },
                 engine,
                 ca,
                 new ApplianceDnsResolver(options.DnsPort),
@@ -175,7 +178,7 @@ public static class Appliance
             await proxy.StartAsync(stopping.Token).ConfigureAwait(false);
 
             // 4. NFLOG before the table, so the first denied flow is already seen
-            nflog = NflogReader.Start(fwOptions.NflogGroup, events);
+            nflog = NflogReader.Start(fwOptions.NflogGroup, events, attributor: processes.Attributor);
 
             // 5. the table: from here on, block mode is enforced whatever happens to this process
             await firewall.ApplyAsync(stopping.Token).ConfigureAwait(false);

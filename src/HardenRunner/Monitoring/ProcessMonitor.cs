@@ -156,14 +156,49 @@ public sealed class ProcessMonitor : IDisposable
     {
         try
         {
-            return new SocketOwnerResolver(
-                SockDiag.Open(options.SocketNetworkNamespace),
-                new SocketInodeIndex(),
-                () => table.RunningNewestFirst().Select(e => e.Pid));
+            var diag = SockDiag.Open(options.SocketNetworkNamespace);
+            var netns = NetworkNamespaceId(options.SocketNetworkNamespace);
+            return new SocketOwnerResolver(diag, new SocketInodeIndex(), () => Candidates(table, netns));
         }
         catch (IOException e)
         {
             logger?.LogWarning(e, "sock_diag unavailable: network events will not be attributed to processes");
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The processes a socket-owner search tries first: running ones, newest first, that live in the sockets' network
+    /// namespace (one link read each, against reading all of a process's descriptors). Processes of other namespaces —
+    /// other containers, other tenants of the machine — are still searched, after these (the index's full pass), so a
+    /// socket carried into another namespace is found too.
+    /// </summary>
+    private static IEnumerable<int> Candidates(ProcessTable table, string? netns)
+    {
+        foreach (var e in table.RunningNewestFirst())
+        {
+            if (netns is null || ProcFs.ReadLink(ProcFs.PidPath(e.Pid, "ns/net")) == netns)
+            {
+                yield return e.Pid;
+            }
+        }
+    }
+
+    /// <summary>"net:[inode]" of the namespace (null: the monitor's own), or null when it cannot be read (no filtering).</summary>
+    private static string? NetworkNamespaceId(string? networkNamespace)
+    {
+        try
+        {
+            if (networkNamespace is null)
+            {
+                return ProcFs.ReadLink(ProcFs.Root + "/thread-self/ns/net");
+            }
+
+            using var thread = new Linux.DedicatedThread("hr-netns-id", networkNamespace);
+            return thread.InvokeAsync(() => ProcFs.ReadLink(ProcFs.Root + "/thread-self/ns/net")).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
             return null;
         }
     }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using HardenRunner.Linux;
+using HardenRunner.Monitoring;
 using HardenRunner.Policy.Model;
 
 namespace HardenRunner.Proxy;
@@ -56,6 +57,13 @@ public sealed record ProxyOptions
 
     /// <summary>How long a forwarded request may see no activity (headers or body bytes in either direction).</summary>
     public TimeSpan UpstreamActivityTimeout { get; init; } = TimeSpan.FromSeconds(100);
+
+    /// <summary>
+    /// Names the process and step behind each connection (the process monitor's <see cref="ProcessMonitor.Attributor"/>):
+    /// looked up once per connection, at accept, from the client's end and the original destination, on a thread of its
+    /// own; every event of the connection carries the result. Null: events carry no process or step.
+    /// </summary>
+    public IProcessAttributor? Attributor { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid value.</summary>
     public void Validate()

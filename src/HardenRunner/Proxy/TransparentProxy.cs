@@ -1,5 +1,6 @@
 using System.Net;
 using HardenRunner.Events;
+using HardenRunner.Monitoring.Network;
 using HardenRunner.Policy;
 using HardenRunner.Proxy.Connection;
 using HardenRunner.Proxy.Events;
@@ -35,6 +36,7 @@ public sealed partial class TransparentProxy : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly UpstreamConnector _connector;
     private readonly HttpMessageInvoker _invoker;
+    private readonly AttributionQueue? _attribution;
     private WebApplication? _app;
     private List<IPEndPoint> _endpoints = [];
     private int _state; // 0 new, 1 started, 2 disposed
@@ -55,6 +57,7 @@ public sealed partial class TransparentProxy : IAsyncDisposable
         _loggers = ProxyLoggerFactory.Wrap(loggers);
         _connector = new UpstreamConnector(resolver, options.ConfigureUpstreamSocket, options.UpstreamSourcePorts, options.UpstreamConnectTimeout);
         _invoker = UpstreamClientFactory.Create(_connector, new UpstreamCertificateValidator(options.UpstreamRoots), options.UpstreamConnectTimeout);
+        _attribution = options.Attributor is { } attributor ? new AttributionQueue(attributor, "proxy") : null;
     }
 
     /// <summary>The bound endpoints once started: the HTTPS listener first, then the HTTP listener.</summary>
@@ -65,6 +68,9 @@ public sealed partial class TransparentProxy : IAsyncDisposable
 
     /// <summary>The HTTP listener's endpoint once started.</summary>
     public IPEndPoint HttpEndpoint => _endpoints.Count == 2 ? _endpoints[1] : throw new InvalidOperationException("the proxy is not started");
+
+    /// <summary>The per-connection process lookups (null without an attributor).</summary>
+    public AttributionQueue? Attribution => _attribution;
 
     /// <summary>Binds both ports and starts accepting. Throws (and leaves nothing listening) when a port cannot be bound.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -78,8 +84,8 @@ public sealed partial class TransparentProxy : IAsyncDisposable
         var recorder = new ProxyEventRecorder(_events, _options.Mode, TimeProvider.System);
         var destinationCheck = new DestinationCheck(_resolver, recorder);
         var chain = new ProxyChain(
-            new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: true, recorder, log),
-            new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: false, recorder, log),
+            new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: true, recorder, _attribution, log),
+            new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: false, recorder, _attribution, log),
             new ClientHelloPeekMiddleware(_options.ClientHelloTimeout),
             new TlsDecisionMiddleware(_policy, _options.Mode, recorder, new Splicer(_connector, destinationCheck, log), log),
             _ca,
@@ -145,6 +151,8 @@ public sealed partial class TransparentProxy : IAsyncDisposable
             await app.DisposeAsync().ConfigureAwait(false);
         }
 
+        // events of the last connections are published once their lookups end: before the sinks close
+        _attribution?.Dispose();
         _invoker.Dispose();
     }
 

@@ -8,6 +8,9 @@ public static class DetectionTypes
     public const string PrivilegedContainer = "privileged-container";
     public const string SudoUsed = "sudo-used";
     public const string DnsExfiltration = "dns-exfiltration";
+    public const string EgressBlocked = "egress-blocked";
+    public const string SniMismatch = "sni-mismatch";
+    public const string DomainFronting = "domain-fronting";
 
     public const string Critical = "critical";
     public const string High = "high";

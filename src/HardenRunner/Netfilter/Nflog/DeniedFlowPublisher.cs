@@ -1,4 +1,6 @@
+using System.Net;
 using HardenRunner.Events;
+using HardenRunner.Monitoring.Network;
 using HardenRunner.Policy.Model;
 
 namespace HardenRunner.Netfilter.Nflog;
@@ -6,7 +8,11 @@ namespace HardenRunner.Netfilter.Nflog;
 /// <summary>
 /// Turns logged packets into network events. Repeats of the same flow (same reason, protocol, addresses and ports)
 /// within <see cref="DedupeWindow"/> — SYN retransmissions, UDP retries — become one event; distinct flows always
-/// get their own event (when the dedupe table is full, events are published rather than suppressed).
+/// get their own event (when the dedupe table is full, events are published rather than suppressed). With an
+/// <see cref="AttributionQueue"/>, the process and step are looked up (best effort) from the logged packet's source
+/// address and port, which are the local socket's: a TCP client is still there (SYN_SENT while its SYNs are dropped,
+/// or established in audit mode); a UDP sender may already have closed its socket. Packets forwarded from another
+/// namespace (a container) are not looked up: their sockets are not in the runner's namespace.
 /// </summary>
 public sealed class DeniedFlowPublisher
 {
@@ -22,6 +28,7 @@ public sealed class DeniedFlowPublisher
     private readonly IEventSink _events;
     private readonly TimeProvider _time;
     private readonly Func<uint, string?> _interfaceName;
+    private readonly AttributionQueue? _attribution;
     private readonly Dictionary<(string Reason, FlowHeader Flow), long> _recent = [];
     private long _published;
     private long _duplicates;
@@ -29,12 +36,13 @@ public sealed class DeniedFlowPublisher
     private long _unparsable;
 
     /// <summary><paramref name="interfaceName"/> resolves an input interface index to a name (forwarded container traffic); it may return null.</summary>
-    public DeniedFlowPublisher(IEventSink events, TimeProvider? time = null, Func<uint, string?>? interfaceName = null)
+    public DeniedFlowPublisher(IEventSink events, TimeProvider? time = null, Func<uint, string?>? interfaceName = null, AttributionQueue? attribution = null)
     {
         ArgumentNullException.ThrowIfNull(events);
         _events = events;
         _time = time ?? TimeProvider.System;
         _interfaceName = interfaceName ?? (_ => null);
+        _attribution = attribution;
     }
 
     public long Published => Interlocked.Read(ref _published);
@@ -74,12 +82,13 @@ public sealed class DeniedFlowPublisher
 
         Remember(key, now);
         var rule = NflogPrefix.RuleText(reason);
+        var forwarded = packet.InputInterface is not null;
         if (packet.InputInterface is { } index && _interfaceName(index) is { } name)
         {
             rule += $" (forwarded from {name})";
         }
 
-        _events.Publish(new NetworkEvent(
+        _events.PublishAttributed(new NetworkEvent(
             _time.GetUtcNow(),
             flow.Kind,
             Host: null,
@@ -87,8 +96,26 @@ public sealed class DeniedFlowPublisher
             Port: flow.DestinationPort,
             Decision.Deny,
             blocked ? NetworkEvent.Blocked : NetworkEvent.Passed,
-            rule));
+            rule), forwarded ? null : Attribute(flow));
         Interlocked.Increment(ref _published);
+    }
+
+    /// <summary>The lookup of the flow's local socket; null when there is none to look up (no ports, no attributor).</summary>
+    private PendingAttribution? Attribute(FlowHeader flow)
+    {
+        if (_attribution is null || flow.SourcePort == 0 || flow.DestinationPort == 0)
+        {
+            return null;
+        }
+
+        var source = new IPEndPoint(flow.Source, flow.SourcePort);
+        var destination = new IPEndPoint(flow.Destination, flow.DestinationPort);
+        return flow.Protocol switch
+        {
+            FlowHeader.Tcp => _attribution.Tcp(source, destination),
+            FlowHeader.Udp => _attribution.Udp(source, destination),
+            _ => null,
+        };
     }
 
     private void Remember((string, FlowHeader) key, long now)

@@ -1,5 +1,7 @@
 using HardenRunner.Events;
 using HardenRunner.Linux;
+using HardenRunner.Monitoring;
+using HardenRunner.Monitoring.Network;
 
 namespace HardenRunner.Netfilter.Nflog;
 
@@ -13,6 +15,7 @@ public sealed class NflogReader : IDisposable
     private readonly ushort _group;
     private readonly string? _networkNamespace;
     private readonly DeniedFlowPublisher _publisher;
+    private readonly AttributionQueue? _attribution;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _stopping;
@@ -23,15 +26,19 @@ public sealed class NflogReader : IDisposable
     private long _handlerErrors;
     private uint? _lastSequence;
 
-    private NflogReader(ushort group, DeniedFlowPublisher publisher, string? networkNamespace)
+    private NflogReader(ushort group, DeniedFlowPublisher publisher, AttributionQueue? attribution, string? networkNamespace)
     {
         _group = group;
         _publisher = publisher;
+        _attribution = attribution;
         _networkNamespace = networkNamespace is null ? null : NetworkNamespace.PathOf(networkNamespace);
         _thread = new Thread(Run) { IsBackground = true, Name = $"nflog-{group}" };
     }
 
     public DeniedFlowPublisher Publisher => _publisher;
+
+    /// <summary>The process lookups behind flow events (null without an attributor).</summary>
+    public AttributionQueue? Attribution => _attribution;
 
     /// <summary>Packets received from the kernel.</summary>
     public long Received => Interlocked.Read(ref _received);
@@ -50,10 +57,13 @@ public sealed class NflogReader : IDisposable
     /// <summary>
     /// Binds the group and starts reading; throws when the group cannot be bound (e.g. it is taken).
     /// <paramref name="networkNamespace"/>: null for the process's namespace (production), a path or name in tests.
+    /// <paramref name="attributor"/>: names the process and step behind each flow (best effort, off the reading thread);
+    /// null: flows carry no process or step.
     /// </summary>
-    public static NflogReader Start(ushort group, IEventSink events, string? networkNamespace = null, TimeProvider? time = null)
+    public static NflogReader Start(ushort group, IEventSink events, string? networkNamespace = null, TimeProvider? time = null, IProcessAttributor? attributor = null)
     {
-        var reader = new NflogReader(group, new DeniedFlowPublisher(events, time, InterfaceName), networkNamespace);
+        var attribution = attributor is null ? null : new AttributionQueue(attributor, "nflog");
+        var reader = new NflogReader(group, new DeniedFlowPublisher(events, time, InterfaceName, attribution), attribution, networkNamespace);
         reader._thread.Start();
         try
         {
@@ -75,6 +85,9 @@ public sealed class NflogReader : IDisposable
         {
             _thread.Join();
         }
+
+        // the last flows' events are published once their lookups end
+        _attribution?.Dispose();
     }
 
     private static unsafe string? InterfaceName(uint index)

@@ -1,4 +1,5 @@
 using System.Net;
+using HardenRunner.Monitoring.Network;
 using HardenRunner.Proxy.Events;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -10,8 +11,10 @@ namespace HardenRunner.Proxy.Connection;
 /// Step 1 of the chain: where was the client going? Reads the original destination from the accepted socket. A
 /// connection whose destination cannot be read, or whose destination is the proxy's own listening address (someone
 /// connected to the proxy port directly instead of being redirected), is refused: the proxy never guesses a destination.
+/// Here too, once per connection, the lookup of the client's process starts (<paramref name="attribution"/>), in the
+/// background: the connection goes on at once, and its events are published when the lookup ends.
 /// </summary>
-internal sealed partial class OriginalDestinationMiddleware(IOriginalDestinationReader reader, bool isTls, ProxyEventRecorder events, ILogger logger)
+internal sealed partial class OriginalDestinationMiddleware(IOriginalDestinationReader reader, bool isTls, ProxyEventRecorder events, AttributionQueue? attribution, ILogger logger)
 {
     public const string RuleNotRedirected = "proxy: connection was not redirected (no original destination)";
 
@@ -27,15 +30,21 @@ internal sealed partial class OriginalDestinationMiddleware(IOriginalDestination
             destination = new IPEndPoint(Unmap(destination.Address), destination.Port);
         }
 
+        // the client's socket is aimed at the original destination (or, not redirected, at the proxy's own end)
+        var localEnd = local is null ? null : new IPEndPoint(Unmap(local.Address), local.Port);
+        var origin = attribution is not null && connection.RemoteEndPoint is IPEndPoint remote
+            ? attribution.Tcp(new IPEndPoint(Unmap(remote.Address), remote.Port), destination ?? localEnd, localEnd)
+            : null;
+
         if (destination is null || (local is not null && destination.Port == local.Port && destination.Address.Equals(Unmap(local.Address))))
         {
             LogNotRedirected(logger, local?.Port ?? 0);
-            events.Unredirected(local is null ? null : Unmap(local.Address).ToString(), local?.Port ?? 0, isTls, RuleNotRedirected);
+            events.Unredirected(local is null ? null : Unmap(local.Address).ToString(), local?.Port ?? 0, isTls, RuleNotRedirected, origin);
             connection.Abort(new ConnectionAbortedException(RuleNotRedirected));
             return;
         }
 
-        connection.Features.Set(new ProxyConnectionFeature(destination, isTls));
+        connection.Features.Set(new ProxyConnectionFeature(destination, isTls, origin));
         await next(connection).ConfigureAwait(false);
     }
 

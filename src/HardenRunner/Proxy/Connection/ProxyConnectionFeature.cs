@@ -1,4 +1,5 @@
 using System.Net;
+using HardenRunner.Monitoring.Network;
 
 namespace HardenRunner.Proxy.Connection;
 
@@ -6,12 +7,15 @@ namespace HardenRunner.Proxy.Connection;
 /// What the connection chain learned about one client connection; set on the connection's features and read by the
 /// next steps and by the HTTP handler (Kestrel exposes connection features to every request on the connection).
 /// </summary>
-internal sealed class ProxyConnectionFeature(IPEndPoint originalDestination, bool isTls)
+internal sealed class ProxyConnectionFeature(IPEndPoint originalDestination, bool isTls, PendingAttribution? attribution = null)
 {
     private int _requests;
 
     /// <summary>Where the client was going (IPv4-mapped addresses unmapped).</summary>
     public IPEndPoint OriginalDestination { get; } = originalDestination;
+
+    /// <summary>The process and step of the client (looked up once, at accept); null when no attributor is configured.</summary>
+    public PendingAttribution? Attribution { get; } = attribution;
 
     /// <summary>True on the HTTPS listener.</summary>
     public bool IsTls { get; } = isTls;

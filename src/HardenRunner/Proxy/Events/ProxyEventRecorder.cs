@@ -1,4 +1,5 @@
 using HardenRunner.Events;
+using HardenRunner.Monitoring.Network;
 using HardenRunner.Policy.Model;
 using HardenRunner.Proxy.Connection;
 
@@ -7,7 +8,9 @@ namespace HardenRunner.Proxy.Events;
 /// <summary>
 /// Turns the proxy's decisions into <see cref="NetworkEvent"/>s (kind https or http): one per request, one per spliced or
 /// rejected connection, and a detection for domain fronting. Only host, address, port, method, a redacted path, the
-/// decision and the rule are recorded: never headers, bodies or credentials.
+/// decision and the rule are recorded: never headers, bodies or credentials. Every event carries the process and step of
+/// the connection's client (<see cref="ProxyConnectionFeature.Attribution"/>); it is published once that lookup has
+/// ended, which for all but a connection's first moments is at once.
 /// </summary>
 internal sealed class ProxyEventRecorder(IEventSink sink, EgressMode mode, TimeProvider time)
 {
@@ -18,7 +21,7 @@ internal sealed class ProxyEventRecorder(IEventSink sink, EgressMode mode, TimeP
     public string Request(ProxyConnectionFeature connection, string? host, string method, string target, Verdict verdict, bool forcedBlock = false)
     {
         var action = Action(verdict, forcedBlock);
-        sink.Publish(new NetworkEvent(
+        sink.PublishAttributed(new NetworkEvent(
             time.GetUtcNow(),
             connection.IsTls ? KindHttps : KindHttp,
             host,
@@ -28,14 +31,14 @@ internal sealed class ProxyEventRecorder(IEventSink sink, EgressMode mode, TimeP
             action,
             verdict.Rule,
             Method: method,
-            Path: PathRedactor.Redact(target)));
+            Path: PathRedactor.Redact(target)), connection.Attribution);
         return action;
     }
 
     /// <summary>Records a connection that has no per-request events (spliced or rejected).</summary>
     public void Connection(ProxyConnectionFeature connection, string? host, Verdict verdict, bool blocked)
     {
-        sink.Publish(new NetworkEvent(
+        sink.PublishAttributed(new NetworkEvent(
             time.GetUtcNow(),
             connection.IsTls ? KindHttps : KindHttp,
             host,
@@ -43,13 +46,13 @@ internal sealed class ProxyEventRecorder(IEventSink sink, EgressMode mode, TimeP
             connection.OriginalDestination.Port,
             verdict.Decision,
             blocked ? NetworkEvent.Blocked : NetworkEvent.Passed,
-            verdict.Rule));
+            verdict.Rule), connection.Attribution);
     }
 
     /// <summary>A connection that was refused before its destination was known (not redirected).</summary>
-    public void Unredirected(string? address, int port, bool tls, string rule)
+    public void Unredirected(string? address, int port, bool tls, string rule, PendingAttribution? client = null)
     {
-        sink.Publish(new NetworkEvent(
+        sink.PublishAttributed(new NetworkEvent(
             time.GetUtcNow(),
             tls ? KindHttps : KindHttp,
             null,
@@ -57,15 +60,15 @@ internal sealed class ProxyEventRecorder(IEventSink sink, EgressMode mode, TimeP
             port,
             Decision.Deny,
             NetworkEvent.Blocked,
-            rule));
+            rule), client);
     }
 
     /// <summary>A TLS name and an HTTP Host that differ: the request was aimed at one host under the cover of another.</summary>
     public void DomainFronting(ProxyConnectionFeature connection, string sni, string host, bool blocked)
     {
-        sink.Publish(new DetectionEvent(
+        sink.PublishAttributed(new DetectionEvent(
             time.GetUtcNow(),
-            "domain-fronting",
+            Monitoring.Detectors.DetectionTypes.DomainFronting,
             "high",
             $"HTTP Host '{host}' differs from the TLS server name '{sni}' ({(blocked ? "blocked" : "passed, audit mode")})",
             new Dictionary<string, string>(StringComparer.Ordinal)
@@ -74,15 +77,15 @@ internal sealed class ProxyEventRecorder(IEventSink sink, EgressMode mode, TimeP
                 ["host"] = host,
                 ["address"] = connection.Address,
                 ["port"] = connection.OriginalDestination.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            }));
+            }), connection.Attribution);
     }
 
     /// <summary>A client aimed a name at an address that is not one of the name's: the proxy went to the name's own address.</summary>
     public void DestinationMismatch(ProxyConnectionFeature connection, string host)
     {
-        sink.Publish(new DetectionEvent(
+        sink.PublishAttributed(new DetectionEvent(
             time.GetUtcNow(),
-            "sni-mismatch",
+            Monitoring.Detectors.DetectionTypes.SniMismatch,
             "high",
             $"a connection for '{host}' was aimed at {connection.Address}, which is not one of its addresses; the proxy used the name's own address",
             new Dictionary<string, string>(StringComparer.Ordinal)
@@ -90,7 +93,7 @@ internal sealed class ProxyEventRecorder(IEventSink sink, EgressMode mode, TimeP
                 ["host"] = host,
                 ["address"] = connection.Address,
                 ["port"] = connection.OriginalDestination.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            }));
+            }), connection.Attribution);
     }
 
     private string Action(Verdict verdict, bool forcedBlock) =>
