@@ -154,7 +154,7 @@ public sealed class DashboardServer : IAsyncDisposable
     private async Task HandleAsync(HttpContext http)
     {
         var response = http.Response;
-        response.Headers.ContentSecurityPolicy = HtmlAssets.ContentSecurityPolicy;
+        response.Headers.ContentSecurityPolicy = HtmlAssets.ContentSecurityPolicyHeader;
         response.Headers.XContentTypeOptions = "nosniff";
         response.Headers.XFrameOptions = "DENY";
         response.Headers["Referrer-Policy"] = "no-referrer";

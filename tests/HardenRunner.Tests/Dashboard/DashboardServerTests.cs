@@ -106,7 +106,7 @@ public sealed class DashboardServerTests(DashboardFixture fixture) : IClassFixtu
     {
         using var response = await fixture.Http.GetAsync(fixture.Base);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(HtmlAssets.ContentSecurityPolicy, response.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal(HtmlAssets.ContentSecurityPolicyHeader, response.Headers.GetValues("Content-Security-Policy").Single());
         Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
         var html = await response.Content.ReadAsStringAsync();
         foreach (var id in new[] { "run-web-1", "run-web-2", "run-api-1" })

@@ -41,6 +41,7 @@ public static class HtmlAssets
         table.data th[aria-sort=ascending]::after{content:" \25B2";font-size:10px}
         table.data th[aria-sort=descending]::after{content:" \25BC";font-size:10px}
         table.data td.num{text-align:right;font-variant-numeric:tabular-nums}
+        #tbl-https td:first-child,#tbl-files td:first-child,#tbl-processes td:first-child,#tbl-runs td:first-child{white-space:nowrap}
         table.data tr[hidden]{display:none}
         td code,li code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all}
         .st{display:inline-block;padding:0 7px;border-radius:9px;font-size:12px;font-weight:600;white-space:nowrap}
@@ -146,9 +147,12 @@ public static class HtmlAssets
         })();
         """;
 
-    /// <summary>The Content-Security-Policy of every page: only the inline style and script above, by hash.</summary>
+    /// <summary>The Content-Security-Policy of every page (in a meta element): only the inline style and script above, by hash.</summary>
     public static readonly string ContentSecurityPolicy =
-        $"default-src 'none'; style-src '{Hash(Style)}'; script-src '{Hash(Script)}'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+        $"default-src 'none'; style-src '{Hash(Style)}'; script-src '{Hash(Script)}'; img-src data:; base-uri 'none'; form-action 'self'";
+
+    /// <summary>The same as an HTTP header (the dashboard): a header can also forbid framing, which a meta element cannot.</summary>
+    public static readonly string ContentSecurityPolicyHeader = ContentSecurityPolicy + "; frame-ancestors 'none'";
 
     private static string Hash(string text) => "sha256-" + Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
 }
