@@ -71,3 +71,67 @@ public sealed class ViewCommandsTests : IDisposable
         return (code, o.ToString(), e.ToString());
     }
 }
+
+/// <summary><c>harden-runner dashboard</c> as a real process: serves the store on a loopback port, stops on SIGTERM with exit 0.</summary>
+public sealed class DashboardProcessTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("hr-cli-dash-").FullName;
+
+    public async Task InitializeAsync()
+    {
+        await using var store = HardenRunner.Store.SqliteEventStore.Open(HardenRunner.Store.SqliteEventStore.PathIn(_dir));
+        await store.BeginRunAsync(new HardenRunner.Store.RunInfo("run-cli", DateTimeOffset.UtcNow, HardenRunner.Policy.Model.EgressMode.Block) { Repository = "acme/web" });
+        await store.EndRunAsync("run-cli", DateTimeOffset.UtcNow, 0);
+    }
+
+    public Task DisposeAsync()
+    {
+        Directory.Delete(_dir, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Dashboard_Serves_ThenStopsOnSigterm()
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "harden-runner.dll"), "dashboard", "--urls", "http://127.0.0.1:0", "--state-dir", _dir })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var line = await process.StandardOutput.ReadLineAsync(cts.Token);
+            if (line is null)
+            {
+                process.Kill();
+                Assert.Fail("the dashboard printed nothing: " + await process.StandardError.ReadToEndAsync(cts.Token));
+            }
+
+            var url = System.Text.RegularExpressions.Regex.Match(line!, @"on (http://127\.0\.0\.1:\d+)").Groups[1].Value;
+            Assert.NotEmpty(url);
+
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            var runs = await http.GetStringAsync(new Uri(url + "/api/runs"), cts.Token);
+            Assert.Contains("\"id\": \"run-cli\"", runs, StringComparison.Ordinal);
+
+            Assert.Equal(0, Tmds.Linux.LibC.kill(process.Id, Tmds.Linux.LibC.SIGTERM));
+            await process.WaitForExitAsync(cts.Token);
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+    }
+}
