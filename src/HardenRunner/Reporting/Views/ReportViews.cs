@@ -41,7 +41,8 @@ public static class ReportViews
 
     /// <summary>
     /// At stop: writes <c>report.html</c> and <c>summary.md</c> (mode 0600) for run <paramref name="runId"/> under
-    /// <paramref name="stateDir"/>; returns the summary text.
+    /// <paramref name="stateDir"/>; returns the summary text. The JSON report written just before (<c>report.json</c>)
+    /// is read back when it is this run's, instead of being rendered again (for a large run that is most of the time).
     /// </summary>
     public static async Task<string> WriteStopReportsAsync(IEventStore store, string runId, string stateDir, Func<string, string?> env, CancellationToken cancellationToken = default)
     {
@@ -49,7 +50,8 @@ public static class ReportViews
         ArgumentNullException.ThrowIfNull(env);
         var run = await store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false)
             ?? throw new StoreException($"unknown run '{runId}'");
-        var report = await RunReportLoader.LoadAsync(store, run, cancellationToken).ConfigureAwait(false);
+        var report = await ReadWrittenJsonAsync(Path.Combine(stateDir, RunReportFile.JsonFileName), runId, cancellationToken).ConfigureAwait(false)
+            ?? await RunReportLoader.LoadAsync(store, run, cancellationToken).ConfigureAwait(false);
         var htmlPath = Path.Combine(stateDir, HtmlFileName);
         await WriteTextAsync(htmlPath, HtmlReport.Render(report), cancellationToken).ConfigureAwait(false);
         var links = new ReportLinks(htmlPath, ReportLinks.DashboardRunUrl(env(ReportLinks.DashboardUrlVariable), runId));
@@ -91,6 +93,26 @@ public static class ReportViews
         }
 
         return lines;
+    }
+
+    /// <summary>The JSON report at <paramref name="path"/> when it exists, parses and is run <paramref name="runId"/>'s; otherwise null.</summary>
+    private static async Task<RunReport?> ReadWrittenJsonAsync(string path, string runId, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            await using var stream = File.OpenRead(path);
+            var report = await RunReportLoader.ReadAsync(stream, cancellationToken).ConfigureAwait(false);
+            return report.Run.Id == runId ? report : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            return null;
+        }
     }
 
     private static Task WriteTextAsync(string path, string text, CancellationToken cancellationToken) =>

@@ -41,3 +41,31 @@ public sealed class ReportViewsTests(ViewFixture fixture) : IClassFixture<ViewFi
         }
     }
 }
+
+/// <summary>At stop the views read the report.json written just before (when it is this run's), else render from the store.</summary>
+public sealed class StopReportsSourceTests(ViewFixture fixture) : IClassFixture<ViewFixture>
+{
+    [Fact]
+    public async Task ThisRunsReportJson_IsUsed_AnotherRunsIsNot()
+    {
+        var json = Path.Combine(fixture.StateDir, HardenRunner.Reporting.RunReportFile.JsonFileName);
+        await HardenRunner.Reporting.RunReportFile.WriteJsonAsync(fixture.Store, fixture.Run.Id, fixture.StateDir);
+
+        // mark the file: what the views show must come from it
+        var node = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(json))!;
+        node["recommendedPolicy"] = "egress-policy: block\n# from report.json\n";
+        await File.WriteAllTextAsync(json, node.ToJsonString());
+        Assert.Contains("# from report.json", await ReportViews.WriteStopReportsAsync(fixture.Store, fixture.Run.Id, fixture.StateDir, _ => null), StringComparison.Ordinal);
+
+        // a report.json of another run is not used
+        node["run"]!["id"] = "another-run";
+        await File.WriteAllTextAsync(json, node.ToJsonString());
+        var summary = await ReportViews.WriteStopReportsAsync(fixture.Store, fixture.Run.Id, fixture.StateDir, _ => null);
+        Assert.DoesNotContain("# from report.json", summary, StringComparison.Ordinal);
+        Assert.Contains(fixture.Report.RecommendedPolicy!, summary, StringComparison.Ordinal);
+
+        // nor a broken one
+        await File.WriteAllTextAsync(json, "{ not json");
+        Assert.Contains(fixture.Report.RecommendedPolicy!, await ReportViews.WriteStopReportsAsync(fixture.Store, fixture.Run.Id, fixture.StateDir, _ => null), StringComparison.Ordinal);
+    }
+}
