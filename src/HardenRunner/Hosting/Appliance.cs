@@ -309,6 +309,10 @@ public static class Appliance
         {
             await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), RunSummary.Render(runId, mode, started, ended, tally, Math.Max(jsonl.Dropped, stored.Lost)), CancellationToken.None).ConfigureAwait(false);
         }
+        else if (Reporting.Views.ReportViews.LinksIn(options.StateDir, runId, Environment.GetEnvironmentVariable).InsightsLine() is { } insights)
+        {
+            stdout.WriteLine($"harden-runner: {insights}");
+        }
 
         // the control socket goes last: 'harden-runner stop' waits for it to disappear, then reads the summary
         if (control is not null)
