@@ -23,7 +23,7 @@ public sealed class CliLifecycleTests
         var state = Path.Combine(dir, "state");
         var summaryFile = Path.Combine(dir, "step-summary.md");
         await File.WriteAllTextAsync(summaryFile, "# earlier step\n");
-        var env = new Dictionary<string, string> { ["GITHUB_WORKSPACE"] = dir, ["GITHUB_STEP_SUMMARY"] = summaryFile };
+        var env = new Dictionary<string, string> { ["GITHUB_WORKSPACE"] = dir, ["GITHUB_STEP_SUMMARY"] = summaryFile, ["GITHUB_ACTIONS"] = "true" };
 
         var notYet = await Cli(lab, env, "status", "--state-dir", state);
         Assert.Equal(1, notYet.ExitCode);
@@ -51,8 +51,14 @@ public sealed class CliLifecycleTests
         Assert.True(stop.ExitCode == 0, stop.ToString());
         Assert.Contains("## HardenRunner", stop.StandardOutput, StringComparison.Ordinal);
         var summary = await File.ReadAllTextAsync(summaryFile);
-        Assert.StartsWith("# earlier step\n## HardenRunner", summary, StringComparison.Ordinal);
-        Assert.Contains("`198.51.100.20` | 9000 | tcp | deny | blocked", summary, StringComparison.Ordinal);
+        Assert.StartsWith("# earlier step\n## HardenRunner: block mode", summary, StringComparison.Ordinal);
+        Assert.Contains("| 198.51.100.20 | 9000 | **blocked** |", summary, StringComparison.Ordinal);
+
+        // under GitHub Actions the recorded text is fenced from workflow commands, and the log says where the report is
+        Assert.Matches("(?m)^::stop-commands::[0-9a-f]{32}$", stop.StandardOutput);
+        var html = Path.Combine(state, "report.html");
+        Assert.Contains($"View security insights and recommended policy at: {html}", stop.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("198.51.100.20", await File.ReadAllTextAsync(html), StringComparison.Ordinal);
 
         var tables = await lab.RunInRunnerAsync("nft", ["list", "tables"], CommandTimeout);
         Assert.DoesNotContain("harden_runner", tables.StandardOutput, StringComparison.Ordinal);

@@ -275,8 +275,9 @@ public sealed class EnforcementCoreTests
         var after = await lab.RunInRunnerAsync("cat", ["/etc/resolv.conf"], ClientTimeout);
         Assert.Equal(before.StandardOutput, after.StandardOutput);
         var summary = await File.ReadAllTextAsync(Path.Combine(appliance.StateDir, "summary.md"));
-        Assert.Contains("**block** mode", summary, StringComparison.Ordinal);
-        Assert.Contains("`exfil.test`", summary, StringComparison.Ordinal);
+        Assert.StartsWith("## HardenRunner: block mode", summary, StringComparison.Ordinal);
+        Assert.Contains("| exfil.test | 53 | **blocked** |", summary, StringComparison.Ordinal);
+        Assert.Contains("exfil.test", await File.ReadAllTextAsync(Path.Combine(appliance.StateDir, "report.html")), StringComparison.Ordinal);
 
         // the run is in the store: the JSON report (DESIGN §5) was written at stop and 'report' renders it again
         Assert.True(File.Exists(Path.Combine(appliance.StateDir, "report.json")));

@@ -188,12 +188,14 @@ internal static class LifecycleCommands
             if (File.Exists(summary))
             {
                 var text = await File.ReadAllTextAsync(summary, ct).ConfigureAwait(false);
-                stdout.Write(text);
+                StopOutput.WriteUntrusted(stdout, text, Environment.GetEnvironmentVariable);
                 if (Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
                 {
                     await File.AppendAllTextAsync(stepSummary, text, ct).ConfigureAwait(false);
                 }
             }
+
+            await StopOutput.WriteNoticesAsync(stdout, stderr, dir, Environment.GetEnvironmentVariable, ct).ConfigureAwait(false);
 
             return ExitCodes.Success;
         });

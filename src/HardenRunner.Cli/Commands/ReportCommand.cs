@@ -3,7 +3,7 @@ using HardenRunner.Reporting;
 
 namespace HardenRunner.Cli.Commands;
 
-/// <summary><c>harden-runner report [--run ID] --format json [-o FILE] [--state-dir DIR]</c> (the logic is <see cref="ReportRunner"/>).</summary>
+/// <summary><c>harden-runner report [--run ID] --format json|markdown|html|sarif [-o FILE] [--state-dir DIR]</c> (the logic is <see cref="ReportRunner"/>).</summary>
 internal static class ReportCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
@@ -11,13 +11,13 @@ internal static class ReportCommand
         var run = new Option<string?>("--run") { Description = "The run to render (default: the latest)." };
         var format = new Option<string>("--format")
         {
-            Description = "Output format. Only json for now; markdown, html and sarif come with the insights work.",
+            Description = "Output format: json (DESIGN §5), markdown (the job summary), html (one self-contained page), sarif (detections, SARIF 2.1.0).",
             DefaultValueFactory = _ => ReportRunner.JsonFormat,
         };
-        format.AcceptOnlyFromAmong(ReportRunner.JsonFormat);
+        format.AcceptOnlyFromAmong(ReportRunner.Formats);
         var output = new Option<string?>("--output", "-o") { Description = "Write the report to FILE (mode 0600) instead of standard output." };
         var stateDir = LifecycleCommands.StateDirOption();
-        var cmd = new Command("report", "Render a recorded run (default: the latest) as the JSON report.") { run, format, output, stateDir };
+        var cmd = new Command("report", "Render a recorded run (default: the latest) as JSON, Markdown, HTML or SARIF.") { run, format, output, stateDir };
         cmd.SetAction(async (parse, ct) => await ReportRunner.RunAsync(
             new ReportRequest(
                 Path.GetFullPath(parse.GetValue(stateDir)!),

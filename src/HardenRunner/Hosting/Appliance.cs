@@ -305,8 +305,18 @@ public static class Appliance
         var ended = DateTimeOffset.UtcNow;
         await store.EndRunAsync(runId, ended, stored.Lost, CancellationToken.None).ConfigureAwait(false);
         await TryStepAsync(stderr, "write the JSON report", () => RunReportFile.WriteJsonAsync(store, runId, options.StateDir, CancellationToken.None)).ConfigureAwait(false);
-        var summary = RunSummary.Render(runId, mode, started, ended, tally, Math.Max(jsonl.Dropped, stored.Lost));
-        await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), summary, CancellationToken.None).ConfigureAwait(false);
+        // summary.md and report.html from the store (Reporting/Views); the tally's summary if the store cannot render
+        string? summary = null;
+        await TryStepAsync(stderr, "write the HTML report and the summary", async () =>
+            summary = await Reporting.Views.ReportViews.WriteStopReportsAsync(store, runId, options.StateDir, Environment.GetEnvironmentVariable, CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
+        if (summary is null)
+        {
+            await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), RunSummary.Render(runId, mode, started, ended, tally, Math.Max(jsonl.Dropped, stored.Lost)), CancellationToken.None).ConfigureAwait(false);
+        }
+        else if (Reporting.Views.ReportViews.LinksIn(options.StateDir, runId, Environment.GetEnvironmentVariable).InsightsLine() is { } insights)
+        {
+            stdout.WriteLine($"harden-runner: {insights}");
+        }
 
         // the control socket goes last: 'harden-runner stop' waits for it to disappear, then reads the summary
         if (control is not null)

@@ -6,22 +6,28 @@ namespace HardenRunner.Reporting;
 public sealed record ReportRequest(string StateDir, string? RunId, string Format, string? OutputPath);
 
 /// <summary>
-/// <c>harden-runner report [--run ID] --format json [-o FILE] [--state-dir DIR]</c>: renders a run (default: the
-/// latest) from the store under the state directory. Exit codes follow DESIGN §3: 0 success; 2 bad input (a format
-/// not supported yet, an unknown run id); 1 anything else (no store, an unreadable store, a file that cannot be written).
+/// <c>harden-runner report [--run ID] --format json|markdown|html|sarif [-o FILE] [--state-dir DIR]</c>: renders a run
+/// (default: the latest) from the store under the state directory (the views are in <c>Reporting/Views</c>). Exit
+/// codes follow DESIGN §3: 0 success; 2 bad input (an unknown format or run id); 1 anything else (no store, an
+/// unreadable store, a file that cannot be written).
 /// </summary>
 public static class ReportRunner
 {
     public const string JsonFormat = "json";
+    public const string MarkdownFormat = "markdown";
+    public const string HtmlFormat = "html";
+    public const string SarifFormat = "sarif";
+
+    public static readonly string[] Formats = [JsonFormat, MarkdownFormat, HtmlFormat, SarifFormat];
 
     public static async Task<int> RunAsync(ReportRequest request, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
-        if (!string.Equals(request.Format, JsonFormat, StringComparison.Ordinal))
+        if (!Formats.Contains(request.Format, StringComparer.Ordinal))
         {
-            stderr.WriteLine($"error: --format {request.Format} is not supported yet: only json (markdown, html and sarif come with the insights work)");
+            stderr.WriteLine($"error: --format {request.Format} is not supported: use one of {string.Join(", ", Formats)}");
             return 2;
         }
 
@@ -58,7 +64,21 @@ public static class ReportRunner
                 }
             }
 
-            if (request.OutputPath is { } output)
+            if (request.Format != JsonFormat)
+            {
+                var links = request.RunId is null ? Views.ReportViews.LinksIn(request.StateDir, run.Id, Environment.GetEnvironmentVariable) : Views.ReportViews.LinksIn(null, run.Id, Environment.GetEnvironmentVariable);
+                var text = await Views.ReportViews.RenderAsync(store, run, request.Format, links, cancellationToken).ConfigureAwait(false);
+                if (request.OutputPath is { } path)
+                {
+                    await PrivateFile.WriteAtomicallyAsync(path, s => s.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), cancellationToken).AsTask(), cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await stdout.WriteAsync(text).ConfigureAwait(false);
+                    await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            else if (request.OutputPath is { } output)
             {
                 await PrivateFile.WriteAtomicallyAsync(output, s => JsonReportBuilder.WriteAsync(store, run, s, cancellationToken), cancellationToken).ConfigureAwait(false);
             }

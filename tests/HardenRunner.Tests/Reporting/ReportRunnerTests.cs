@@ -63,14 +63,34 @@ public sealed class ReportRunnerTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("markdown")]
-    [InlineData("sarif")]
-    public async Task OtherFormats_AreExit2_NotYetSupported(string format)
+    [InlineData("markdown", "## HardenRunner: audit mode")]
+    [InlineData("html", "<!DOCTYPE html>")]
+    [InlineData("sarif", "\"version\": \"2.1.0\"")]
+    public async Task ViewFormats_RenderTheLatestRun(string format, string expected)
     {
         var (code, stdout, stderr) = await RunAsync(new ReportRequest(_fixture.StateDir, null, format, null));
+        Assert.True(code == 0, stderr);
+        Assert.Contains(expected, stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HtmlFormat_ToAFile_IsPrivate()
+    {
+        var file = Path.Combine(_fixture.StateDir, "r.html");
+        var (code, stdout, stderr) = await RunAsync(new ReportRequest(_fixture.StateDir, "older", "html", file));
+        Assert.True(code == 0, stderr);
+        Assert.Equal("", stdout);
+        Assert.Contains("<code>older</code>", await File.ReadAllTextAsync(file), StringComparison.Ordinal);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+    }
+
+    [Fact]
+    public async Task UnknownFormat_IsExit2()
+    {
+        var (code, stdout, stderr) = await RunAsync(new ReportRequest(_fixture.StateDir, null, "pdf", null));
         Assert.Equal(2, code);
         Assert.Equal("", stdout);
-        Assert.Contains("not supported yet", stderr, StringComparison.Ordinal);
+        Assert.Contains("--format pdf is not supported", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,0 +1,120 @@
+using System.Text;
+using HardenRunner.Store;
+
+namespace HardenRunner.Reporting.Views;
+
+/// <summary>
+/// The views of a run by format name (<c>markdown</c>, <c>html</c>, <c>sarif</c>), and the files written at stop:
+/// <c>summary.md</c> and <c>report.html</c> beside <c>report.json</c> in the state directory.
+/// </summary>
+public static class ReportViews
+{
+    public const string HtmlFileName = "report.html";
+    public const string SummaryFileName = "summary.md";
+
+    /// <summary>Renders <paramref name="run"/> as <paramref name="format"/> (markdown, html or sarif).</summary>
+    public static async Task<string> RenderAsync(IEventStore store, RunInfo run, string format, ReportLinks links, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(links);
+        var report = await RunReportLoader.LoadAsync(store, run, cancellationToken).ConfigureAwait(false);
+        return format switch
+        {
+            ReportRunner.MarkdownFormat => MarkdownSummary.Render(report, links, run.EventsLost),
+            ReportRunner.HtmlFormat => HtmlReport.Render(report),
+            ReportRunner.SarifFormat => SarifReport.Render(report, typeof(ReportViews).Assembly.GetName().Version?.ToString(3)),
+            _ => throw new ArgumentOutOfRangeException(nameof(format), format, "not a view format"),
+        };
+    }
+
+    /// <summary>
+    /// Where the run can be seen: <c>report.html</c> under <paramref name="stateDir"/> when it exists (null: no file),
+    /// and the run's page on the dashboard named by <see cref="ReportLinks.DashboardUrlVariable"/> when set.
+    /// </summary>
+    public static ReportLinks LinksIn(string? stateDir, string runId, Func<string, string?> env)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        var html = stateDir is null ? null : Path.Combine(stateDir, HtmlFileName);
+        return new ReportLinks(html is not null && File.Exists(html) ? html : null, ReportLinks.DashboardRunUrl(env(ReportLinks.DashboardUrlVariable), runId));
+    }
+
+    /// <summary>
+    /// At stop: writes <c>report.html</c> and <c>summary.md</c> (mode 0600) for run <paramref name="runId"/> under
+    /// <paramref name="stateDir"/>; returns the summary text. The JSON report written just before (<c>report.json</c>)
+    /// is read back when it is this run's, instead of being rendered again (for a large run that is most of the time).
+    /// </summary>
+    public static async Task<string> WriteStopReportsAsync(IEventStore store, string runId, string stateDir, Func<string, string?> env, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(env);
+        var run = await store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false)
+            ?? throw new StoreException($"unknown run '{runId}'");
+        var report = await ReadWrittenJsonAsync(Path.Combine(stateDir, RunReportFile.JsonFileName), runId, cancellationToken).ConfigureAwait(false)
+            ?? await RunReportLoader.LoadAsync(store, run, cancellationToken).ConfigureAwait(false);
+        var htmlPath = Path.Combine(stateDir, HtmlFileName);
+        await WriteTextAsync(htmlPath, HtmlReport.Render(report), cancellationToken).ConfigureAwait(false);
+        var links = new ReportLinks(htmlPath, ReportLinks.DashboardRunUrl(env(ReportLinks.DashboardUrlVariable), runId));
+        var summary = MarkdownSummary.Render(report, links, run.EventsLost);
+        await WriteTextAsync(Path.Combine(stateDir, SummaryFileName), summary, cancellationToken).ConfigureAwait(false);
+        return summary;
+    }
+
+    /// <summary>
+    /// What <c>harden-runner stop</c> prints after the summary: under GitHub Actions one <c>::error</c>/<c>::warning</c>
+    /// per detection of the latest run, then the "View security insights …" line. Nothing when the store has no run.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> StopNoticesAsync(string stateDir, Func<string, string?> env, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        var dbPath = SqliteEventStore.PathIn(stateDir);
+        if (!File.Exists(dbPath))
+        {
+            return [];
+        }
+
+        await using var store = SqliteEventStore.Open(dbPath);
+        var run = (await store.ListRunsAsync(new RunFilter { Limit = 1 }, cancellationToken).ConfigureAwait(false)).FirstOrDefault();
+        if (run is null)
+        {
+            return [];
+        }
+
+        var lines = new List<string>();
+        if (ActionsAnnotations.InGitHubActions(env))
+        {
+            var report = await RunReportLoader.LoadAsync(store, run, cancellationToken).ConfigureAwait(false);
+            lines.AddRange(ActionsAnnotations.Render(report));
+        }
+
+        if (LinksIn(stateDir, run.Id, env).InsightsLine() is { } line)
+        {
+            lines.Add(line);
+        }
+
+        return lines;
+    }
+
+    /// <summary>The JSON report at <paramref name="path"/> when it exists, parses and is run <paramref name="runId"/>'s; otherwise null.</summary>
+    private static async Task<RunReport?> ReadWrittenJsonAsync(string path, string runId, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        try
+        {
+            await using var stream = File.OpenRead(path);
+            var report = await RunReportLoader.ReadAsync(stream, cancellationToken).ConfigureAwait(false);
+            return report.Run.Id == runId ? report : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            return null;
+        }
+    }
+
+    private static Task WriteTextAsync(string path, string text, CancellationToken cancellationToken) =>
+        PrivateFile.WriteAtomicallyAsync(path, s => s.WriteAsync(Encoding.UTF8.GetBytes(text), cancellationToken).AsTask(), cancellationToken);
+}
