@@ -29,7 +29,8 @@ internal sealed class HostPaths
         }
 
         Requests++;
-        var m = method.ToUpperInvariant();
+        // an odd method cannot be written as one; it is kept as "any method" on its path
+        var m = method.Length <= 20 && method.All(char.IsAsciiLetter) ? method.ToUpperInvariant() : "*";
         var q = target.IndexOfAny(['?', '#']);
         var segments = (q < 0 ? target : target[..q]).Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Safe).ToList();
         string? repoPattern = null;

@@ -197,7 +197,7 @@ public sealed partial class PolicyRecommender(RecommenderOptions? options = null
             sb.Append("    allow:\n");
             foreach (var (pattern, methods, count) in paths.Patterns())
             {
-                sb.Append("      - { method: ").Append(methods.Count == 1 ? methods.First() : "[" + string.Join(", ", methods) + "]")
+                sb.Append("      - { method: ").Append(methods.Contains("*") ? "\"*\"" : methods.Count == 1 ? methods.First() : "[" + string.Join(", ", methods) + "]")
                     .Append(", path: \"").Append(pattern).Append("\" }")
                     .Append(CultureInfo.InvariantCulture, $"  # {count} request(s)\n");
             }
