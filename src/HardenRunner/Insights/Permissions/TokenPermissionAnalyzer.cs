@@ -193,12 +193,22 @@ public sealed class TokenPermissionAnalyzer(PermissionMapper mapper, string? own
             findings.Add(new PermissionFinding(a.Match.Outcome, a.Call, a.Match.Basis, a.Count, [.. a.Steps]));
         }
 
+        // per scope: the highest level first, then the strongest basis (GitHub's header, the documented table, inferred hints)
         evidence.Sort((x, y) => string.CompareOrdinal(x.Scope, y.Scope) is var c && c != 0
             ? c
-            : PermissionMapper.LevelRank(y.Level).CompareTo(PermissionMapper.LevelRank(x.Level)) is var d && d != 0 ? d : y.Count.CompareTo(x.Count));
+            : PermissionMapper.LevelRank(y.Level).CompareTo(PermissionMapper.LevelRank(x.Level)) is var d && d != 0
+                ? d
+                : SourceRank(x.Source).CompareTo(SourceRank(y.Source)) is var e && e != 0 ? e : y.Count.CompareTo(x.Count));
         findings.Sort((x, y) => x.Outcome.CompareTo(y.Outcome) is var c && c != 0 ? c : string.CompareOrdinal(x.Call, y.Call));
         return new TokenPermissionsResult(granted, evidence, findings, _tokenCalls, _runs.Count);
     }
+
+    private static int SourceRank(string source) => source switch
+    {
+        "header" => 0,
+        "docs" or "docs-newer" or "docs-token" or "docs-other" or "protocol" => 1,
+        _ => 2,
+    };
 
     private static void Raise(SortedDictionary<string, string> granted, ScopeLevel g)
     {
