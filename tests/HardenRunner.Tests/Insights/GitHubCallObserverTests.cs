@@ -77,4 +77,14 @@ public sealed class GitHubCallObserverTests
         Assert.Equal(["acme/web"], back.GitHub.GraphQl.Repositories);
         Assert.Null(((NetworkEvent)EventCodec.Decode(EventKind.Network, e.Time, EventCodec.Encode(e with { GitHub = null }).Data)).GitHub);
     }
+
+    [Fact]
+    public void TokenShapes_InGraphQlFieldNames_AreRedactedBeforeStorage()
+    {
+        var e = new NetworkEvent(DateTimeOffset.UnixEpoch, "https", "api.github.com", null, 443, Policy.Model.Decision.Allow, NetworkEvent.Passed, "r", "POST", "/graphql")
+        {
+            GitHub = new GitHubCall(GitHubCall.InstallationToken, 200, "contents=read ghp_16C7e42F292c6912E7710c838347Ae178B4a", new GraphQlSummary("query", ["ghp_16C7e42F292c6912E7710c838347Ae178B4a"], [], "ghs_16C7e42F292c6912E7710c838347Ae178B4a")),
+        };
+        Assert.DoesNotContain("16C7e42F292c6912E7710c838347Ae178B4a", EventCodec.Encode(e).Data, StringComparison.Ordinal);
+    }
 }
