@@ -56,11 +56,11 @@ public sealed class PolicyRecommenderTests
             Net("dns", "only-resolved.test", 53),
         ]));
 
-        Assert.Contains("  - \"allowed.test:443\"  # steps: __run_2 (acme/web), actions_checkout (actions/checkout)".Replace("__run_2 (acme/web), ", "", StringComparison.Ordinal), yaml, StringComparison.Ordinal);
-        Assert.Contains("  - \"allowed.test:80\"  # steps: __run_2", yaml, StringComparison.Ordinal);
+        Assert.Contains("  - \"allowed.test:443\"  # 1 of 1 run(s); steps: actions_checkout (actions/checkout)", yaml, StringComparison.Ordinal);
+        Assert.Contains("  - \"allowed.test:80\"  # 1 of 1 run(s); steps: __run_2", yaml, StringComparison.Ordinal);
         Assert.Contains("  - \"ssh.example.org:22\"", yaml, StringComparison.Ordinal);
         Assert.Contains("  - \"quic.example.org:443/udp\"", yaml, StringComparison.Ordinal);
-        Assert.Contains("#   - exfil.test:443  (steps: __run_2)", yaml, StringComparison.Ordinal);
+        Assert.Contains("#   - exfil.test:443  (1 of 1 run(s); steps: __run_2)", yaml, StringComparison.Ordinal);
         Assert.Contains("#   - 203.0.113.7:4444", yaml, StringComparison.Ordinal);
         Assert.Contains("#   - only-resolved.test", yaml, StringComparison.Ordinal);
         Assert.Contains("from 1 run(s) of acme/web / ci / build: r1", yaml, StringComparison.Ordinal);
@@ -161,8 +161,8 @@ public sealed class PolicyRecommenderTests
         var (yaml, _) = Recommend(
             ("r2", [Net("https", "allowed.test", 443, "GET", "/"), Net("https", "registry.npmjs.org", 443, "GET", "/x", step: "__run_3")]),
             ("r1", [Net("https", "allowed.test", 443, "GET", "/")]));
-        Assert.Contains("\"allowed.test:443\"  # 2 of 2 runs; steps: __run_2", yaml, StringComparison.Ordinal);
-        Assert.Contains("\"registry.npmjs.org:443\"  # 1 of 2 runs; steps: __run_3", yaml, StringComparison.Ordinal);
+        Assert.Contains("\"allowed.test:443\"  # 2 of 2 run(s); steps: __run_2", yaml, StringComparison.Ordinal);
+        Assert.Contains("\"registry.npmjs.org:443\"  # 1 of 2 run(s); steps: __run_3", yaml, StringComparison.Ordinal);
         Assert.Contains("from 2 run(s) of acme/web / ci / build: r2, r1", yaml, StringComparison.Ordinal);
     }
 

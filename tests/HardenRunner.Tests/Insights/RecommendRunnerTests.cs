@@ -50,7 +50,7 @@ public sealed class RecommendRunnerTests : IAsyncLifetime
         Assert.True(code == 0, stderr);
         Assert.True(PolicyLoader.Parse(stdout, "out").Success, stdout);
         Assert.Contains("from 2 run(s) of acme/web / ci / build: second, first", stdout, StringComparison.Ordinal);
-        Assert.Contains("\"registry.npmjs.org:443\"  # 1 of 2 runs", stdout, StringComparison.Ordinal);
+        Assert.Contains("\"registry.npmjs.org:443\"  # 1 of 2 run(s)", stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("deploy.example.com", stdout, StringComparison.Ordinal);
     }
 

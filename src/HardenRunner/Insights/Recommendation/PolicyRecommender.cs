@@ -231,7 +231,7 @@ public sealed partial class PolicyRecommender(RecommenderOptions? options = null
 
     private string Describe(Seen seen)
     {
-        var runs = _runs.Count <= 1 ? "" : $"{seen.Runs.Count} of {_runs.Count} runs; ";
+        var runs = $"{seen.Runs.Count} of {Math.Max(_runs.Count, 1)} run(s); ";
         var steps = seen.Steps.Count == 0 ? "step unknown" : "steps: " + string.Join(", ", seen.Steps.Take(6)) + (seen.Steps.Count > 6 ? ", …" : "");
         return $"{runs}{steps}";
     }
