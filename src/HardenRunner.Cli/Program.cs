@@ -46,6 +46,7 @@ public static class Program
         root.Subcommands.Add(EnvCommand.Create(stdout, stderr));
         root.Subcommands.Add(ReportCommand.Create(stdout, stderr));
         root.Subcommands.Add(DashboardCommand.Create(stdout, stderr));
+        root.Subcommands.Add(RecommendCommand.Create(stdout, stderr));
         root.Subcommands.Add(PolicyCommands.Create(stdout, stderr));
         return root;
     }

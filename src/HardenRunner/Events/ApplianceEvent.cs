@@ -31,6 +31,9 @@ public sealed record NetworkEvent(
 
     /// <summary>The workflow step that made the request, when known.</summary>
     public StepInfo? Step { get; init; }
+
+    /// <summary>For a request to a GitHub host that carried a credential: what decides its token permissions.</summary>
+    public GitHubCall? GitHub { get; init; }
 }
 
 /// <summary>A detection (DESIGN §5): firewall-tampered, egress-blocked, dns-exfiltration, ...</summary>

@@ -109,6 +109,7 @@ public sealed class JsonlEventSink : IEventSink, IAsyncDisposable
                 w.WriteString("action", n.Action);
                 w.WriteString("rule", n.Rule);
                 WriteAttribution(w, n.Process, n.Step);
+                Store.GitHubCallCodec.Write(w, n.GitHub);
                 break;
             case DetectionEvent d:
                 w.WriteString("type", "detection");

@@ -302,6 +302,7 @@ public static class Appliance
         processes.Dispose();
         await jsonl.DisposeAsync().ConfigureAwait(false);
         await stored.DisposeAsync().ConfigureAwait(false);
+        await TryStepAsync(stderr, "add the baseline detections", () => Insights.Detections.BaselineDetections.AppendAsync(store, runId, cancellationToken: CancellationToken.None)).ConfigureAwait(false);
         var ended = DateTimeOffset.UtcNow;
         await store.EndRunAsync(runId, ended, stored.Lost, CancellationToken.None).ConfigureAwait(false);
         await TryStepAsync(stderr, "write the JSON report", () => RunReportFile.WriteJsonAsync(store, runId, options.StateDir, CancellationToken.None)).ConfigureAwait(false);

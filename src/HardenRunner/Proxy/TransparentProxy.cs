@@ -81,7 +81,9 @@ public sealed partial class TransparentProxy : IAsyncDisposable
         }
 
         var log = _loggers.CreateLogger("HardenRunner.Proxy");
-        var recorder = new ProxyEventRecorder(_events, _options.Mode, TimeProvider.System);
+        // GitHub calls with a credential get their token kind, accepted permissions and GraphQL operation (docs/insights.md)
+        var gitHubCalls = new GitHub.GitHubCallObserver(_events, Insights.Permissions.PermissionTable.Default);
+        var recorder = new ProxyEventRecorder(gitHubCalls, _options.Mode, TimeProvider.System);
         var destinationCheck = new DestinationCheck(_resolver, recorder);
         var chain = new ProxyChain(
             new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: true, recorder, _attribution, log),
@@ -113,6 +115,7 @@ public sealed partial class TransparentProxy : IAsyncDisposable
 
         var app = builder.Build();
         var handler = new ProxyRequestHandler(_policy, app.Services.GetRequiredService<IHttpForwarder>(), _invoker, recorder, destinationCheck, _options.UpstreamActivityTimeout, log);
+        app.Use(gitHubCalls.InvokeAsync);
         app.Run(handler.HandleAsync);
         try
         {

@@ -19,6 +19,7 @@ public static class EventRedactor
             Rule = SecretRedactor.Redact(n.Rule),
             Process = Redact(n.Process),
             Step = Redact(n.Step),
+            GitHub = Redact(n.GitHub),
         },
         DetectionEvent d => d with
         {
@@ -49,6 +50,20 @@ public static class EventRedactor
             SecretRedactor.RedactOrNull(p.Exe),
             SecretRedactor.RedactOrNull(p.Cmdline),
             [.. p.Ancestors.Select(a => a with { Exe = SecretRedactor.RedactOrNull(a.Exe) })]);
+
+    /// <summary>GraphQL field names are identifiers, and identifiers can spell a token: every text passes the redactor.</summary>
+    public static GitHubCall? Redact(GitHubCall? g) => g is null
+        ? null
+        : g with
+        {
+            AcceptedPermissions = SecretRedactor.RedactOrNull(g.AcceptedPermissions),
+            GraphQl = g.GraphQl is not { } q ? null : q with
+            {
+                Fields = [.. q.Fields.Select(SecretRedactor.Redact)],
+                Repositories = [.. q.Repositories.Select(SecretRedactor.Redact)],
+                Error = SecretRedactor.RedactOrNull(q.Error),
+            },
+        };
 
     public static StepInfo? Redact(StepInfo? s) => s is null
         ? null

@@ -1,6 +1,8 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using HardenRunner.Events;
+using HardenRunner.Insights;
+using HardenRunner.Insights.Permissions;
 using HardenRunner.Store;
 
 namespace HardenRunner.Reporting;
@@ -24,22 +26,23 @@ public static class JsonReportBuilder
     };
 
     /// <summary>Writes the report of <paramref name="run"/> to <paramref name="output"/> (UTF-8, no BOM).</summary>
-    public static async Task WriteAsync(IEventStore store, RunInfo run, Stream output, CancellationToken cancellationToken = default)
+    public static async Task WriteAsync(IEventStore store, RunInfo run, Stream output, CancellationToken cancellationToken = default, InsightsOptions? insightsOptions = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(output);
+
+        // the recommendations read the job's runs (this one and earlier ones) on their own pass over the store
+        var insights = await RunInsights.BuildAsync(store, run, insightsOptions, cancellationToken).ConfigureAwait(false);
         await using var w = new Utf8JsonWriter(output, WriterOptions);
         w.WriteStartObject();
         w.WriteNumber("schemaVersion", SchemaVersion);
         WriteRun(w, run);
 
-        var endpoints = new ObservedEndpointsPolicy();
         w.WriteStartArray("network");
         await foreach (var stored in store.ReadEventsAsync(run.Id, EventKind.Network, cancellationToken).ConfigureAwait(false))
         {
             var n = (NetworkEvent)stored.Event;
-            endpoints.Add(n);
             WriteNetwork(w, n);
             await FlushIfFullAsync(w, cancellationToken).ConfigureAwait(false);
         }
@@ -73,11 +76,8 @@ public static class JsonReportBuilder
 
         w.WriteEndArray();
 
-        w.WriteString("recommendedPolicy", endpoints.ToYaml(run));
-
-        // GITHUB_TOKEN permissions come with the insights work (DESIGN §5); an empty object until then
-        w.WriteStartObject("tokenPermissions");
-        w.WriteEndObject();
+        w.WriteString("recommendedPolicy", insights.RecommendedPolicy);
+        WriteTokenPermissions(w, insights.TokenPermissions);
         w.WriteEndObject();
         await w.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -88,6 +88,61 @@ public static class JsonReportBuilder
         using var buffer = new MemoryStream();
         await WriteAsync(store, run, buffer, cancellationToken).ConfigureAwait(false);
         return System.Text.Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    private static void WriteTokenPermissions(Utf8JsonWriter w, TokenPermissionsResult tokens)
+    {
+        w.WriteStartObject("tokenPermissions");
+        foreach (var (scope, level) in tokens.Permissions)
+        {
+            w.WriteString(scope, level);
+        }
+
+        w.WriteEndObject();
+
+        // DESIGN §5 keeps tokenPermissions a plain map; why each line is there, and the YAML block, come beside it
+        w.WriteStartObject("tokenPermissionsDetail");
+        w.WriteString("yaml", tokens.ToYaml());
+        w.WriteNumber("tokenCalls", tokens.TokenCalls);
+        w.WriteStartArray("evidence");
+        foreach (var e in tokens.Evidence)
+        {
+            w.WriteStartObject();
+            w.WriteString("scope", e.Scope);
+            w.WriteString("level", e.Level);
+            Str(w, "call", e.Call);
+            Str(w, "basis", e.Basis);
+            w.WriteString("source", e.Source);
+            w.WriteNumber("count", e.Count);
+            w.WriteStartArray("steps");
+            foreach (var step in e.Steps)
+            {
+                w.WriteStringValue(SecretRedactor.Redact(step));
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteStartArray("findings");
+        foreach (var f in tokens.Findings)
+        {
+            w.WriteStartObject();
+            w.WriteString("outcome", f.Outcome switch
+            {
+                MatchOutcome.NotGrantable => "not-grantable",
+                MatchOutcome.CrossRepository => "cross-repository",
+                _ => "unknown",
+            });
+            Str(w, "call", f.Call);
+            Str(w, "basis", f.Basis);
+            w.WriteNumber("count", f.Count);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
     }
 
     private static void WriteRun(Utf8JsonWriter w, RunInfo run)

@@ -97,6 +97,7 @@ public static class EventCodec
                 {
                     Process = ReadProcess(o),
                     Step = ReadStep(o),
+                    GitHub = GitHubCallCodec.Read(o),
                 },
                 EventKind.Detection => new DetectionEvent(time, Req(o, "type"), Req(o, "severity"), Str(o, "summary") ?? "", ReadEvidence(o))
                 {
@@ -193,6 +194,7 @@ public static class EventCodec
         w.WriteString("rule", n.Rule);
         WriteProcessInfo(w, "process", n.Process);
         WriteStepInfo(w, "step", n.Step);
+        GitHubCallCodec.Write(w, n.GitHub);
     }
 
     private static void WriteDetection(Utf8JsonWriter w, DetectionEvent d)

@@ -9,11 +9,12 @@ internal sealed class ApplianceProcess : IAsyncDisposable
 {
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(45);
 
-    private ApplianceProcess(TestLab lab, LabProcess process, string directory)
+    private ApplianceProcess(TestLab lab, LabProcess process, string directory, string stateDir)
     {
         Lab = lab;
         Process = process;
         Directory = directory;
+        StateDir = stateDir;
     }
 
     public TestLab Lab { get; }
@@ -22,7 +23,7 @@ internal sealed class ApplianceProcess : IAsyncDisposable
 
     public string Directory { get; }
 
-    public string StateDir => Path.Combine(Directory, "state");
+    public string StateDir { get; }
 
     public string PolicyPath => Path.Combine(Directory, "policy.yml");
 
@@ -32,7 +33,14 @@ internal sealed class ApplianceProcess : IAsyncDisposable
     /// Writes the policy and starts <c>harden-runner run</c>; returns once the ready file exists. A null
     /// <paramref name="policyYaml"/> runs with no policy file at all (the embedded default).
     /// </summary>
-    public static async Task<ApplianceProcess> StartAsync(TestLab lab, string? policyYaml, params string[] extraArgs)
+    public static Task<ApplianceProcess> StartAsync(TestLab lab, string? policyYaml, params string[] extraArgs) =>
+        StartAsync(lab, policyYaml, environment: null, stateDir: null, extraArgs);
+
+    /// <summary>
+    /// As above, with environment variables for the appliance (e.g. GITHUB_REPOSITORY) and a state directory that may
+    /// be shared with earlier runs (null: a new one).
+    /// </summary>
+    public static async Task<ApplianceProcess> StartAsync(TestLab lab, string? policyYaml, IDictionary<string, string>? environment, string? stateDir, params string[] extraArgs)
     {
         var dir = Path.Combine(lab.WorkDirectory, "appliance-" + Guid.NewGuid().ToString("N")[..8]);
         System.IO.Directory.CreateDirectory(dir);
@@ -44,11 +52,13 @@ internal sealed class ApplianceProcess : IAsyncDisposable
         }
 
         var ready = Path.Combine(dir, "ready");
+        var state = stateDir ?? Path.Combine(dir, "state");
         var process = lab.StartInRunner(
             "dotnet",
-            [HardenRunnerBinary.Path, "run", .. policyArgs, "--state-dir", Path.Combine(dir, "state"), "--ready-file", ready, .. ConnectorArgs, .. extraArgs],
+            [HardenRunnerBinary.Path, "run", .. policyArgs, "--state-dir", state, "--ready-file", ready, .. ConnectorArgs, .. extraArgs],
+            environment,
             workingDirectory: dir);
-        var appliance = new ApplianceProcess(lab, process, dir);
+        var appliance = new ApplianceProcess(lab, process, dir, state);
         var deadline = DateTime.UtcNow + ReadyTimeout;
         while (!File.Exists(ready))
         {

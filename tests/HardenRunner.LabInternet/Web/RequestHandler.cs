@@ -11,7 +11,8 @@ namespace HardenRunner.LabInternet.Web;
 /// <summary>
 /// Logs every request (before answering) and answers:
 /// <c>/download/{bytes}</c> streams that many bytes; <c>/echo</c> returns the request body;
-/// <c>/status/{code}</c> answers with that status; anything else is 200 <c>lab:{server}</c>.
+/// <c>/status/{code}</c> answers with that status; anything else is 200 <c>lab:{server}</c>. Authenticated requests to
+/// <c>api.github.com</c> get the fake GitHub API (<see cref="FakeGitHubApi"/>).
 /// </summary>
 internal sealed class RequestHandler(ServerDirectory servers, JsonLineWriter log, string staticRoot)
 {
@@ -63,6 +64,12 @@ internal sealed class RequestHandler(ServerDirectory servers, JsonLineWriter log
             payload.PreviewBase64));
 
         response.Headers["X-Lab-Server"] = server;
+        if (FakeGitHubApi.Handles(server, request))
+        {
+            await FakeGitHubApi.AnswerAsync(context, aborted);
+            return;
+        }
+
         if (echoBody is not null)
         {
             response.ContentType = request.ContentType ?? "application/octet-stream";

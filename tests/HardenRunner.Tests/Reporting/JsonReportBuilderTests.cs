@@ -32,7 +32,7 @@ public sealed class JsonReportBuilderTests : IAsyncLifetime
 
         var report = ReportSchema.Parse(json);
         Assert.Equal(
-            ["schemaVersion", "run", "network", "files", "processes", "detections", "recommendedPolicy", "tokenPermissions"],
+            ["schemaVersion", "run", "network", "files", "processes", "detections", "recommendedPolicy", "tokenPermissions", "tokenPermissionsDetail"],
             report.Select(p => p.Key));
         Assert.Equal(1, (int)report["schemaVersion"]!);
 
