@@ -60,7 +60,7 @@ internal static class LifecycleCommands
 
         public Option<string> ResolvConf { get; } = new("--resolv-conf") { Description = "The resolver configuration to point at the appliance.", DefaultValueFactory = _ => "/etc/resolv.conf", Hidden = true };
 
-        public Option<string> ProcConnectorNetns { get; } = new("--proc-connector-netns") { Description = "A namespace file of the initial network namespace (for the kernel proc connector).", DefaultValueFactory = _ => "/proc/1/ns/net", Hidden = true };
+        public Option<string> ProcConnectorNetns { get; } = new("--proc-connector-netns") { Description = "A namespace file of the initial network namespace (for the kernel proc connector).", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("HARDEN_RUNNER_PROC_CONNECTOR_NETNS") is { Length: > 0 } ns ? ns : "/proc/1/ns/net", Hidden = true };
 
         public void AddTo(Command cmd)
         {
