@@ -151,4 +151,80 @@ public sealed class ActionTests
         var tables = await lab.RunInRunnerAsync("nft", ["list", "tables"], StepTimeout);
         Assert.DoesNotContain("harden_runner", tables.StandardOutput, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// disable-sudo as on a GitHub-hosted runner: the job runs as an unprivileged user with password-less sudo (in
+    /// the lab's private /etc), main starts the appliance through sudo, a step's sudo then fails and is recorded, a
+    /// step cannot stop the appliance without the post step's token, and post (no sudo left) stops it with the
+    /// token, which restores the sudoers file byte for byte.
+    /// </summary>
+    [SkippableFact]
+    public async Task DisableSudo_AsTheRunnerUser_SudoFailsAndIsRecorded_PostRestoresSudoersByteForByte()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        Skip.IfNot(File.Exists("/usr/bin/sudo"), "sudo is not installed (.ci/run installs it)");
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        var job = Job.Create(lab, EnforcementCoreTests.Policy);
+        const string Sudoers = "/etc/sudoers.d/runner";
+        const string Grant = "runner ALL=(ALL) NOPASSWD:ALL\n";
+
+        // the runner's user and its sudo rule exist only in the lab's private /etc; the action is checked out as the
+        // runner's, and the lab's directories are traversable (not listable) so the user reaches its job directory
+        var action = Path.Combine(job.Dir, "action");
+        Directory.CreateDirectory(Path.Combine(action, "src"));
+        foreach (var f in Directory.GetFiles(Path.Combine(RepositoryRoot(), "appliance", "src")))
+        {
+            File.Copy(f, Path.Combine(action, "src", Path.GetFileName(f)));
+        }
+
+        File.Copy(Path.Combine(RepositoryRoot(), "appliance", "release.json"), Path.Combine(action, "release.json"));
+        var worker = Path.Combine(job.Dir, "Runner.Worker");
+        File.Copy("/bin/bash", worker); // a stand-in runner worker: the sudo detector looks below it
+        File.SetUnixFileMode(lab.StateDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        File.SetUnixFileMode(lab.WorkDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        var setup = await lab.RunInRunnerAsync("sh", ["-ec", $"useradd -M -d {job.Dir} -s /bin/bash runner && printf '{Grant}' > {Sudoers} && chmod 0440 {Sudoers} && chown -R runner:runner {job.Dir}"], StepTimeout);
+        Assert.True(setup.Succeeded, setup.ToString());
+        var original = await lab.RunInRunnerAsync("base64", ["-w0", Sudoers], StepTimeout);
+        Assert.True((await AsRunner(lab, worker, "sudo -n true", job.RunnerEnv())).Succeeded, "the runner user has sudo before the action");
+
+        var mainEnv = job.RunnerEnv();
+        mainEnv["INPUT_DISABLE-SUDO"] = "true";
+        var main = await AsRunner(lab, worker, $"node {action}/src/main.js", mainEnv);
+        Assert.True(main.ExitCode == 0, main.ToString());
+        Assert.Contains("sudo disabled for 'runner' (1 rule(s) in /etc/sudoers.d/runner)", await File.ReadAllTextAsync(Path.Combine(job.State, "appliance.log")), StringComparison.Ordinal);
+        var during = await lab.RunInRunnerAsync("cat", [Sudoers], StepTimeout);
+        Assert.Equal("# harden-runner disabled: runner ALL=(ALL) NOPASSWD:ALL\n", during.StandardOutput);
+
+        // job steps: sudo fails (and is recorded); stopping the appliance without the token is refused
+        var steps = await AsRunner(lab, worker, $"""
+            GITHUB_ACTION=__sudo_step sudo -n true; echo "sudo-exit=$?"
+            GITHUB_ACTION=__stop_step dotnet {HardenRunnerBinary.Path} stop --state-dir {job.State}; echo "stop-exit=$?"
+            """, job.RunnerEnv());
+        Assert.Contains("sudo-exit=1", steps.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("stop-exit=1", steps.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("refused to stop", steps.StandardError, StringComparison.Ordinal);
+        var status = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "status", "--state-dir", job.State], StepTimeout);
+        Assert.True(status.ExitCode == 0, "still running after the refused stop: " + status);
+
+        // post: as the runner user, without sudo, with the token from the main step's state
+        var post = await AsRunner(lab, worker, $"node {action}/src/post.js", job.PostEnv());
+        Assert.True(post.ExitCode == 0, post.ToString());
+        Assert.StartsWith("# build\n## HardenRunner", await File.ReadAllTextAsync(job.Summary), StringComparison.Ordinal);
+        var restored = await lab.RunInRunnerAsync("base64", ["-w0", Sudoers], StepTimeout);
+        Assert.Equal(original.StandardOutput, restored.StandardOutput);
+        Assert.Equal("440 root:root", (await lab.RunInRunnerAsync("stat", ["-c", "%a %U:%G", Sudoers], StepTimeout)).StandardOutput.Trim());
+        Assert.True((await AsRunner(lab, worker, "sudo -n true", job.RunnerEnv())).Succeeded, "sudo works again after post");
+
+        var sudo = job.Events().FirstOrDefault(e => e.GetProperty("type").GetString() == "detection" && e.GetProperty("detection").GetString() == "sudo-used"
+            && e.GetProperty("step").ValueKind == JsonValueKind.Object && e.GetProperty("step").GetProperty("action").GetString() == "__sudo_step");
+        Assert.True(sudo.ValueKind == JsonValueKind.Object, "no sudo-used detection for the step; detections: " + string.Join('\n', job.Events().Where(e => e.GetProperty("type").GetString() == "detection").Select(e => e.GetRawText())));
+    }
+
+    /// <summary>Runs a script under the stand-in runner worker as the unprivileged runner user.</summary>
+    private static Task<LabProcessResult> AsRunner(TestLab lab, string worker, string script, Dictionary<string, string> env)
+    {
+        env["HOME"] = Path.GetDirectoryName(worker)!;
+        env["DOTNET_CLI_HOME"] = Path.GetDirectoryName(worker)!;
+        return lab.RunInRunnerAsync("setpriv", ["--reuid=runner", "--regid=runner", "--init-groups", worker, "-c", script], StepTimeout, env);
+    }
 }
