@@ -272,6 +272,7 @@ public static class Appliance
                 await File.WriteAllTextAsync(options.ReadyFile, runId + "\n", CancellationToken.None).ConfigureAwait(false);
             }
 
+            SystemdNotify.Notify("READY=1", $"STATUS=enforcing in {(mode == EgressMode.Block ? "block" : "audit")} mode, run {runId}", $"MAINPID={Environment.ProcessId}");
             stdout.WriteLine($"harden-runner: enforcing in {(mode == EgressMode.Block ? "block" : "audit")} mode (run {runId}, policy {policy.Source}, state {options.StateDir}, upstream DNS {string.Join(", ", upstreams)})");
             await stdout.FlushAsync(CancellationToken.None).ConfigureAwait(false);
             try
@@ -282,6 +283,7 @@ public static class Appliance
             {
             }
 
+            SystemdNotify.Notify("STOPPING=1", "STATUS=stopping: restoring and writing the reports");
             stdout.WriteLine("harden-runner: stopping");
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
