@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
@@ -176,12 +177,21 @@ public static class Appliance
         try
         {
             // 2. DNS first, so that the redirect the firewall installs lands on a listening server
-            var fwOptions = FirewallOptions.FromPolicy(policy, options.DnsPort, HttpProxyPort, HttpsProxyPort, [.. upstreams.Select(e => e.Address).Distinct()]);
+            var containerDnsPort = options.DnsPort < 65535 ? options.DnsPort + 1 : options.DnsPort - 1;
+            var fwOptions = FirewallOptions.FromPolicy(policy, options.DnsPort, HttpProxyPort, HttpsProxyPort, [.. upstreams.Select(e => e.Address).Distinct()]) with { ContainerDnsPort = containerDnsPort };
             firewall = new Firewall(fwOptions, nft, events);
             dns = new DnsServer(
                 new DnsServerOptions
                 {
-                    ListenEndpoints = [new IPEndPoint(IPAddress.Loopback, options.DnsPort), new IPEndPoint(IPAddress.IPv6Loopback, options.DnsPort)],
+                    // loopback for the host's processes; every address on the next port for containers, whose DNS is
+                    // redirected to their bridge's address (the firewall's input chain admits only loopback and
+                    // redirected flows there; docs/deployment.md, containers)
+                    ListenEndpoints =
+                    [
+                        new IPEndPoint(IPAddress.Loopback, options.DnsPort),
+                        new IPEndPoint(IPAddress.IPv6Loopback, options.DnsPort),
+                        new IPEndPoint(Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any, containerDnsPort),
+                    ],
                     Upstreams = upstreams,
                 },
                 engine,
