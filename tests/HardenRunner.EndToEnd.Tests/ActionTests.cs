@@ -199,10 +199,14 @@ public sealed class ActionTests
         var steps = await AsRunner(lab, worker, $"""
             GITHUB_ACTION=__sudo_step sudo -n true; echo "sudo-exit=$?"
             GITHUB_ACTION=__stop_step dotnet {HardenRunnerBinary.Path} stop --state-dir {job.State}; echo "stop-exit=$?"
+            ls {job.State} >/dev/null 2>&1; echo "list-exit=$?"
+            cat {job.State}/events.jsonl {job.State}/appliance.log >/dev/null 2>&1; echo "read-exit=$?"
             """, job.RunnerEnv());
         Assert.Contains("sudo-exit=1", steps.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("stop-exit=1", steps.StandardOutput, StringComparison.Ordinal);
         Assert.Contains("refused to stop", steps.StandardError, StringComparison.Ordinal);
+        Assert.Contains("list-exit=2", steps.StandardOutput, StringComparison.Ordinal); // the state directory is 0711
+        Assert.Contains("read-exit=1", steps.StandardOutput, StringComparison.Ordinal); // and its files owner-only
         var status = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "status", "--state-dir", job.State], StepTimeout);
         Assert.True(status.ExitCode == 0, "still running after the refused stop: " + status);
 

@@ -277,6 +277,12 @@ public static class Appliance
                 openToAllUsers: stopAuthorization.HasToken);
 
             ready = true;
+            if (stopAuthorization.HasToken)
+            {
+                // the directory is traversable for the token holder: nothing in it but the summary may be readable
+                RestrictStateFiles(options.StateDir);
+            }
+
             if (options.ReadyFile is not null)
             {
                 await File.WriteAllTextAsync(options.ReadyFile, runId + "\n", CancellationToken.None).ConfigureAwait(false);
@@ -390,6 +396,28 @@ public static class Appliance
 
         var (process, step) = ProcWriterAttribution.Attribute(pid);
         return (known.Process ?? process, known.Step ?? step);
+    }
+
+    /// <summary>Makes every file in the state directory (the store, its WAL, events, logs) owner-only, except the summary.</summary>
+    private static void RestrictStateFiles(string stateDir)
+    {
+        foreach (var file in Directory.EnumerateFiles(stateDir))
+        {
+            var name = Path.GetFileName(file);
+            if (name is SummaryFileName or ControlClient.SocketFileName)
+            {
+                continue;
+            }
+
+            try
+            {
+                File.SetUnixFileMode(file, File.GetUnixFileMode(file) & (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // a file that went away meanwhile
+            }
+        }
     }
 
     private static string StopRefused(TextWriter stderr, ControlRequest request, string refusal)
