@@ -132,3 +132,38 @@ test('insights: the start line is parsed', () => {
   assert.deepEqual(lib.parseStarted('harden-runner: started (pid 42); block mode, run 20261127T010203Z-abcdef, state /s\n'), { mode: 'block', runId: '20261127T010203Z-abcdef' });
   assert.equal(lib.parseStarted('something else'), null);
 });
+
+test('binary: a given path wins, then build-from-source, then the pinned release', async (t) => {
+  const files = runnerFiles(t);
+  const bin = path.join(files.dir, 'harden-runner');
+  fs.writeFileSync(bin, '#!/bin/sh\n', { mode: 0o755 });
+  const never = () => { throw new Error('must not be called'); };
+  const e = { RUNNER_TEMP: files.dir };
+
+  assert.deepEqual(await lib.obtainBinary(lib.readInputs(env({ 'harden-runner-path': bin, 'build-from-source': 'true' })), e, { download: never, build: never }), [bin]);
+
+  const built = [];
+  const fromSource = await lib.obtainBinary(lib.readInputs(env({ 'build-from-source': 'true' })), e, { download: never, build: (out) => { built.push(out); return path.join(out, 'harden-runner'); } });
+  assert.deepEqual(built, [path.join(files.dir, 'harden-runner-build')]);
+  assert.deepEqual(fromSource, [path.join(files.dir, 'harden-runner-build', 'harden-runner')]);
+
+  const asset = { url: 'https://example.invalid/harden-runner', sha256: 'd'.repeat(64) };
+  const fetched = [];
+  const released = await lib.obtainBinary(lib.readInputs({}), e, {
+    manifest: { assets: { [lib.platformKey()]: asset } },
+    build: never,
+    download: async (url, sha, dest) => { fetched.push([url, sha, dest]); return dest; },
+  });
+  assert.deepEqual(fetched, [[asset.url, asset.sha256, path.join(files.dir, 'harden-runner-bin', 'harden-runner')]]);
+  assert.deepEqual(released, [path.join(files.dir, 'harden-runner-bin', 'harden-runner')]);
+});
+
+test('build from source: dotnet publish of the CLI in Release; a failed build is an error', (t) => {
+  const files = runnerFiles(t);
+  const calls = [];
+  const out = path.join(files.dir, 'out');
+  assert.equal(lib.buildFromSource(out, (argv) => { calls.push(argv); return { status: 0 }; }), path.join(out, 'harden-runner'));
+  assert.deepEqual(calls, [['dotnet', 'publish', path.join(lib.ACTION_ROOT, '..', 'src', 'HardenRunner.Cli', 'HardenRunner.Cli.csproj'), '-c', 'Release', '-o', out, '--nologo']]);
+  assert.ok(fs.existsSync(calls[0][2]), 'the project the action builds exists in this repository');
+  assert.throws(() => lib.buildFromSource(out, () => ({ status: 1 })), /dotnet publish failed \(exit 1\)/);
+});
