@@ -21,6 +21,7 @@ async function main(env = process.env) {
 
   const uid = process.getuid();
   const token = crypto.randomBytes(24).toString('hex');
+  process.stdout.write(`::add-mask::${token}\n`); // the runner hides it from every log of the job
   const args = lib.startArgs(inputs, policy, uid === 0 ? null : os.userInfo().username, env.GITHUB_WORKSPACE);
   const result = lib.runCommand(lib.privileged([...command, ...args], uid), { ...env, [lib.STOP_TOKEN_VARIABLE]: token });
   if (result.status !== 0) {

@@ -120,6 +120,7 @@ public sealed class ActionTests
         var state = ReadFileCommands(job.GithubState);
         Assert.Equal(job.State, state["state-dir"]);
         Assert.Matches("^[0-9a-f]{48}$", state["stop-token"]);
+        Assert.Contains("::add-mask::" + state["stop-token"] + "\n", main.StandardOutput, StringComparison.Ordinal);
         Assert.Equal(["dotnet", HardenRunnerBinary.Path], JsonSerializer.Deserialize<string[]>(state["command"])!);
         var githubEnv = ReadFileCommands(job.GithubEnv);
         Assert.Equal(job.State, githubEnv["HARDEN_RUNNER_STATE_DIR"]);
