@@ -46,6 +46,8 @@ internal static class LifecycleCommands
 
         public Option<string?> UpstreamCa { get; } = new("--upstream-ca") { Description = "Extra roots trusted for upstream TLS (PEM file)." };
 
+        public Option<string?> CaDir { get; } = new("--ca-dir") { Description = "Keep one CA per node in DIR across restarts (DaemonSet); default: a new in-memory CA per run." };
+
         public Option<string?> ReadyFile { get; } = new("--ready-file") { Description = "Written once enforcement is in place." };
 
         public Option<bool> DisableSudo { get; } = new("--disable-sudo") { Description = "Remove the runner user's sudo rights until stop (restored byte for byte)." };
@@ -71,6 +73,7 @@ internal static class LifecycleCommands
             cmd.Options.Add(StateDir);
             cmd.Options.Add(UpstreamDns);
             cmd.Options.Add(UpstreamCa);
+            cmd.Options.Add(CaDir);
             cmd.Options.Add(ReadyFile);
             cmd.Options.Add(DisableSudo);
             cmd.Options.Add(DisableSudoAndContainers);
@@ -90,6 +93,7 @@ internal static class LifecycleCommands
             StateDir = Path.GetFullPath(p.GetValue(StateDir)!),
             UpstreamDns = p.GetValue(UpstreamDns),
             UpstreamCa = p.GetValue(UpstreamCa),
+            CaDirectory = p.GetValue(CaDir) is { } caDir ? Path.GetFullPath(caDir) : null,
             ReadyFile = p.GetValue(ReadyFile) is { } r ? Path.GetFullPath(r) : null,
             DnsPort = p.GetValue(DnsPort),
             DisableSudo = p.GetValue(DisableSudo),
@@ -305,6 +309,7 @@ internal static class LifecycleCommands
         Add("--state-dir", Path.GetFullPath(parse.GetValue(opts.StateDir)!));
         Add("--upstream-dns", parse.GetValue(opts.UpstreamDns));
         Add("--upstream-ca", parse.GetValue(opts.UpstreamCa) is { } ca ? Path.GetFullPath(ca) : null);
+        Add("--ca-dir", parse.GetValue(opts.CaDir) is { } caDir ? Path.GetFullPath(caDir) : null);
         Add("--dns-port", parse.GetValue(opts.DnsPort).ToString(System.Globalization.CultureInfo.InvariantCulture));
         Add("--resolv-conf", parse.GetValue(opts.ResolvConf));
         Add("--proc-connector-netns", parse.GetValue(opts.ProcConnectorNetns));

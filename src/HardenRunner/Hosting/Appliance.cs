@@ -199,8 +199,9 @@ public static class Appliance
                 events);
             await dns.StartAsync(stopping.Token).ConfigureAwait(false);
 
-            // 3. the ephemeral CA (key in memory only) and the proxy that the firewall redirects 80/443 to
-            ca = EphemeralCertificateAuthority.Create(new CertificateAuthorityOptions { Label = runId });
+            // 3. the ephemeral CA (key in memory only; or the node's persistent CA) and the proxy that the firewall
+            //    redirects 80/443 to
+            ca = CreateCertificateAuthority(options, runId, stdout);
             proxy = new TransparentProxy(
                 new ProxyOptions { Mode = mode, HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots },
                 engine,
@@ -476,5 +477,20 @@ public static class Appliance
         {
             stderr.WriteLine($"harden-runner: could not {what}: {ex.Message}");
         }
+    }
+
+    private static EphemeralCertificateAuthority CreateCertificateAuthority(ApplianceOptions options, string runId, TextWriter stdout)
+    {
+        if (options.CaDirectory is not { } directory)
+        {
+            return EphemeralCertificateAuthority.Create(new CertificateAuthorityOptions { Label = runId });
+        }
+
+        var ca = PersistentCertificateAuthority.LoadOrCreate(
+            directory, new CertificateAuthorityOptions { Lifetime = CertificateAuthorityOptions.MaxLifetime }, out var outcome);
+        stdout.WriteLine($"harden-runner: node CA {ca.Id} ({outcome.ToString().ToLowerInvariant()}, valid until {ca.Certificate.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm}Z) from {directory}");
+        string[] systemBundles = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
+        PersistentCertificateAuthority.WriteTrustBundle(directory, ca, systemBundles.FirstOrDefault(File.Exists));
+        return ca;
     }
 }

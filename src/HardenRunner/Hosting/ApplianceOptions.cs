@@ -24,6 +24,12 @@ public sealed record ApplianceOptions
 
     public string? UpstreamCa { get; init; }
 
+    /// <summary>
+    /// A directory holding the node's persistent CA (<see cref="Tls.PersistentCertificateAuthority"/>: one CA across
+    /// restarts, for a DaemonSet whose pods mounted it). Null: a new in-memory CA per run.
+    /// </summary>
+    public string? CaDirectory { get; init; }
+
     public string? ReadyFile { get; init; }
 
     public int DnsPort { get; init; } = DefaultDnsPort;

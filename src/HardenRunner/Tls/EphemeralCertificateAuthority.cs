@@ -61,24 +61,7 @@ public sealed class EphemeralCertificateAuthority : ICertificateAuthority, IDisp
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         try
         {
-            var subject = new X500DistinguishedNameBuilder();
-            subject.AddCommonName(SubjectPrefix + label);
-            subject.AddOrganizationName("HardenRunner");
-            var request = new CertificateRequest(subject.Build(), key, HashAlgorithmName.SHA256);
-            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, critical: true));
-            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
-            var ski = new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false);
-            request.CertificateExtensions.Add(ski);
-            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromSubjectKeyIdentifier(ski));
-
-            var serial = RandomNumberGenerator.GetBytes(16);
-            serial[0] = (byte)((serial[0] & 0x7F) | 0x01);
-
-            // signed through a generator so the certificate object never holds the private key
-            var certificate = request.Create(
-                request.SubjectName, X509SignatureGenerator.CreateForECDsa(key),
-                now - CertificateAuthorityOptions.ClockSkew, now + options.Lifetime, serial);
-            return new EphemeralCertificateAuthority(key, certificate, options);
+            return new EphemeralCertificateAuthority(key, CreateRootCertificate(key, label, now, options.Lifetime), options);
         }
         catch
         {
@@ -86,6 +69,41 @@ public sealed class EphemeralCertificateAuthority : ICertificateAuthority, IDisp
             throw;
         }
     }
+
+    /// <summary>
+    /// Takes over an existing root and its key (see <see cref="PersistentCertificateAuthority"/>, for a node whose
+    /// running pods must keep trusting one CA across restarts). The key is owned by the result from then on.
+    /// </summary>
+    internal static EphemeralCertificateAuthority Adopt(ECDsa key, X509Certificate2 certificate, CertificateAuthorityOptions options) =>
+        new(key, certificate, options);
+
+    /// <summary>A self-signed CA certificate for <paramref name="key"/>; the returned object carries no private key.</summary>
+    internal static X509Certificate2 CreateRootCertificate(ECDsa key, string label, DateTimeOffset now, TimeSpan lifetime)
+    {
+        ValidateLabel(label);
+        var subject = new X500DistinguishedNameBuilder();
+        subject.AddCommonName(SubjectPrefix + label);
+        subject.AddOrganizationName("HardenRunner");
+        var request = new CertificateRequest(subject.Build(), key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
+        var ski = new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false);
+        request.CertificateExtensions.Add(ski);
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromSubjectKeyIdentifier(ski));
+
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] = (byte)((serial[0] & 0x7F) | 0x01);
+
+        // signed through a generator so the certificate object never holds the private key
+        return request.Create(
+            request.SubjectName, X509SignatureGenerator.CreateForECDsa(key),
+            now - CertificateAuthorityOptions.ClockSkew, now + lifetime, serial);
+    }
+
+    /// <summary>True when <paramref name="certificate"/> is a root this class made (by its subject).</summary>
+    internal static bool IsHardenRunnerRoot(X509Certificate2 certificate) =>
+        certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false).StartsWith(SubjectPrefix, StringComparison.Ordinal)
+        && certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData);
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException"><paramref name="hostName"/> is not a valid DNS name or address literal (see <see cref="ServerName"/>).</exception>
