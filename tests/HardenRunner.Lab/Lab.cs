@@ -43,6 +43,9 @@ public sealed class Lab : IAsyncDisposable
 
     public string InternetNamespace => Id + "-i";
 
+    /// <summary>The container namespace (only with <see cref="LabOptions.Container"/>).</summary>
+    public string ContainerNamespace => Id + "-c";
+
     /// <summary>For <c>nsenter --net=…</c> or <c>setns</c>.</summary>
     public string RunnerNetworkNamespacePath => "/run/netns/" + RunnerNamespace;
 
@@ -159,6 +162,23 @@ public sealed class Lab : IAsyncDisposable
         return Track(LabProcess.Start(command[0], command.Skip(1), ToOverrides(environment), standardInput, null));
     }
 
+    /// <summary>
+    /// Runs a program in the container namespace (network only; files are the runner's private mount namespace,
+    /// like a container started from the runner's image), e.g. <c>dig @192.0.2.53 …</c> or <c>curl</c>.
+    /// </summary>
+    public async Task<LabProcessResult> RunInContainerAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout, IDictionary<string, string>? environment = null, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        if (!_options.Container)
+        {
+            throw new InvalidOperationException("this lab has no container namespace (LabOptions.Container)");
+        }
+
+        string[] command = ["nsenter", "--net=/run/netns/" + ContainerNamespace, "--mount=" + RunnerMountNamespacePath, "--wd=" + WorkDirectory, "--", fileName, .. arguments];
+        await using var process = Track(LabProcess.Start(command[0], command.Skip(1), ToOverrides(environment), null, null));
+        return await process.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Runs a command inside the internet namespace (e.g. to inspect it); the host's mount namespace is used.</summary>
     public async Task<LabProcessResult> RunInInternetAsync(string fileName, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
@@ -243,6 +263,10 @@ public sealed class Lab : IAsyncDisposable
         await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(config, LabJson.Options), cancellationToken).ConfigureAwait(false);
 
         await Topology.CreateAsync(RunnerNamespace, InternetNamespace, Hosts, _options.RunnerDefaultRoute, cancellationToken).ConfigureAwait(false);
+        if (_options.Container)
+        {
+            await Topology.CreateContainerAsync(RunnerNamespace, InternetNamespace, ContainerNamespace, cancellationToken).ConfigureAwait(false);
+        }
 
         var resolvConf = $"# HardenRunner lab {Id}: the lab's upstream DNS\nnameserver {LabAddresses.DnsV4}\nnameserver {LabAddresses.DnsV6}\n";
         var mount = RunnerMountNamespace.CreateAsync(

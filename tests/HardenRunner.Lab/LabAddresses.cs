@@ -36,6 +36,23 @@ public static class LabAddresses
 
     public static IPAddress NowhereV6 { get; } = IPAddress.Parse("2001:db8:dead::7");
 
+    /// <summary>
+    /// The container network (<see cref="LabOptions.Container"/>): a bridge in the runner namespace named like a
+    /// Docker user-defined network (<c>br-…</c>), the runner's side the container's gateway, as Docker does.
+    /// </summary>
+    public const string BridgeInterface = "br-hrlab";
+
+    public static IPAddress BridgeV4 { get; } = IPAddress.Parse("198.18.0.1");
+
+    public static IPAddress BridgeV6 { get; } = IPAddress.Parse("2001:db8:c::1");
+
+    public static IPAddress ContainerV4 { get; } = IPAddress.Parse("198.18.0.2");
+
+    public static IPAddress ContainerV6 { get; } = IPAddress.Parse("2001:db8:c::2");
+
+    public const string ContainerRangeV4 = "198.18.0.0/24";
+    public const string ContainerRangeV6 = "2001:db8:c::/64";
+
     /// <summary>The runner-side and internet-side names of the veth pair (inside their namespaces).</summary>
     public const string RunnerInterface = "veth-inet";
     public const string InternetInterface = "veth-runner";

@@ -27,6 +27,13 @@ public sealed class LabOptions
     /// <summary>Give the runner default routes via the internet namespace (which answers only lab addresses).</summary>
     public bool RunnerDefaultRoute { get; set; } = true;
 
+    /// <summary>
+    /// Add a "container" network namespace (<c>{Id}-c</c>) behind a bridge <c>br-hrlab</c> in the runner namespace
+    /// (198.18.0.0/24, 2001:db8:c::/64; the bridge is the gateway, the runner forwards, no NAT); run programs in it
+    /// with <c>RunInContainerAsync</c>. Its traffic crosses the runner's forward path, as Docker's does.
+    /// </summary>
+    public bool Container { get; set; }
+
     /// <summary>How long to wait for namespaces, mounts and the ready marker of the lab internet.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -13,6 +13,9 @@ internal static class LifecycleCommands
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(90);
 
+    /// <summary>Lets a non-root caller stop the appliance (the GitHub Action's post step); see StopAuthorization.</summary>
+    internal const string StopTokenVariable = "HARDEN_RUNNER_STOP_TOKEN";
+
     public static IEnumerable<Command> Create(TextWriter stdout, TextWriter stderr)
     {
         yield return Run(stdout, stderr);
@@ -47,11 +50,19 @@ internal static class LifecycleCommands
 
         public Option<string?> ReadyFile { get; } = new("--ready-file") { Description = "Written once enforcement is in place." };
 
+        public Option<bool> DisableSudo { get; } = new("--disable-sudo") { Description = "Remove the runner user's sudo rights until stop (restored byte for byte)." };
+
+        public Option<bool> DisableSudoAndContainers { get; } = new("--disable-sudo-and-containers") { Description = "As --disable-sudo, and lock the container runtime sockets (docker, containerd, podman)." };
+
+        public Option<bool> DisableFileMonitoring { get; } = new("--disable-file-monitoring") { Description = "Do not monitor the workspace's files." };
+
+        public Option<string?> RunnerUser { get; } = new("--runner-user") { Description = "The runner's user for --disable-sudo (default $SUDO_USER, else runner)." };
+
         public Option<int> DnsPort { get; } = new("--dns-port") { Description = "Loopback port of the DNS server.", DefaultValueFactory = _ => ApplianceOptions.DefaultDnsPort, Hidden = true };
 
         public Option<string> ResolvConf { get; } = new("--resolv-conf") { Description = "The resolver configuration to point at the appliance.", DefaultValueFactory = _ => "/etc/resolv.conf", Hidden = true };
 
-        public Option<string> ProcConnectorNetns { get; } = new("--proc-connector-netns") { Description = "A namespace file of the initial network namespace (for the kernel proc connector).", DefaultValueFactory = _ => "/proc/1/ns/net", Hidden = true };
+        public Option<string> ProcConnectorNetns { get; } = new("--proc-connector-netns") { Description = "A namespace file of the initial network namespace (for the kernel proc connector).", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("HARDEN_RUNNER_PROC_CONNECTOR_NETNS") is { Length: > 0 } ns ? ns : "/proc/1/ns/net", Hidden = true };
 
         public void AddTo(Command cmd)
         {
@@ -64,6 +75,10 @@ internal static class LifecycleCommands
             cmd.Options.Add(UpstreamCa);
             cmd.Options.Add(CaDir);
             cmd.Options.Add(ReadyFile);
+            cmd.Options.Add(DisableSudo);
+            cmd.Options.Add(DisableSudoAndContainers);
+            cmd.Options.Add(DisableFileMonitoring);
+            cmd.Options.Add(RunnerUser);
             cmd.Options.Add(DnsPort);
             cmd.Options.Add(ResolvConf);
             cmd.Options.Add(ProcConnectorNetns);
@@ -81,6 +96,11 @@ internal static class LifecycleCommands
             CaDirectory = p.GetValue(CaDir) is { } caDir ? Path.GetFullPath(caDir) : null,
             ReadyFile = p.GetValue(ReadyFile) is { } r ? Path.GetFullPath(r) : null,
             DnsPort = p.GetValue(DnsPort),
+            DisableSudo = p.GetValue(DisableSudo),
+            DisableSudoAndContainers = p.GetValue(DisableSudoAndContainers),
+            DisableFileMonitoring = p.GetValue(DisableFileMonitoring),
+            RunnerUser = p.GetValue(RunnerUser),
+            StopToken = Environment.GetEnvironmentVariable(StopTokenVariable) is { Length: > 0 } token ? token : null,
             ResolvConfPath = p.GetValue(ResolvConf)!,
             ProcConnectorNetworkNamespace = p.GetValue(ProcConnectorNetns)!,
         };
@@ -165,10 +185,17 @@ internal static class LifecycleCommands
         cmd.SetAction(async (parse, ct) =>
         {
             var dir = Path.GetFullPath(parse.GetValue(stateDir)!);
-            var reply = await ControlClient.SendAsync(dir, "stop", TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+            var token = Environment.GetEnvironmentVariable(StopTokenVariable);
+            var reply = await ControlClient.SendAsync(dir, string.IsNullOrEmpty(token) ? "stop" : "stop " + token, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
             if (reply is null)
             {
                 stderr.WriteLine($"error: no running appliance answers on {Path.Combine(dir, ControlClient.SocketFileName)}");
+                return ExitCodes.Failure;
+            }
+
+            if (reply.Contains("\"error\"", StringComparison.Ordinal))
+            {
+                stderr.WriteLine($"error: the appliance refused to stop: {reply}");
                 return ExitCodes.Failure;
             }
 
@@ -289,6 +316,15 @@ internal static class LifecycleCommands
         Add("--resolv-conf", parse.GetValue(opts.ResolvConf));
         Add("--proc-connector-netns", parse.GetValue(opts.ProcConnectorNetns));
         Add("--ready-file", readyFile);
+        Add("--runner-user", parse.GetValue(opts.RunnerUser));
+        foreach (var flag in new[] { opts.DisableSudo, opts.DisableSudoAndContainers, opts.DisableFileMonitoring })
+        {
+            if (parse.GetValue(flag))
+            {
+                args.Add(flag.Name);
+            }
+        }
+
         return args;
     }
 

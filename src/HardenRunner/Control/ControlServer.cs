@@ -6,15 +6,22 @@ namespace HardenRunner.Control;
 /// <summary>
 /// The appliance's control socket: a Unix socket in the state directory, readable by root only (mode 0600 in a
 /// 0700 directory). One request line per connection (<c>status</c>, <c>stop</c>, <c>env</c>), one JSON line back.
+/// With <c>openToAllUsers</c> the socket is mode 0666 and the handler decides from the peer's credentials
+/// (SO_PEERCRED) what a non-root caller may do (the GitHub Action's post step stopping with its stop token).
 /// </summary>
 public sealed class ControlServer : IAsyncDisposable
 {
     private readonly Socket _listener;
-    private readonly Func<string, CancellationToken, Task<string>> _handler;
+    private readonly Func<ControlRequest, CancellationToken, Task<string>> _handler;
     private readonly CancellationTokenSource _cts = new();
     private readonly Task _loop;
 
     public ControlServer(string socketPath, Func<string, CancellationToken, Task<string>> handler)
+        : this(socketPath, (request, ct) => handler(request.Command, ct), openToAllUsers: false)
+    {
+    }
+
+    public ControlServer(string socketPath, Func<ControlRequest, CancellationToken, Task<string>> handler, bool openToAllUsers)
     {
         _handler = handler;
         SocketPath = socketPath;
@@ -34,7 +41,9 @@ public sealed class ControlServer : IAsyncDisposable
             Umask(oldMask);
         }
 
-        File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.SetUnixFileMode(socketPath, openToAllUsers
+            ? UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.OtherRead | UnixFileMode.OtherWrite
+            : UnixFileMode.UserRead | UnixFileMode.UserWrite);
         _listener.Listen(16);
         _loop = Task.Run(AcceptLoopAsync);
     }
@@ -94,12 +103,12 @@ public sealed class ControlServer : IAsyncDisposable
                 timeout.CancelAfter(TimeSpan.FromSeconds(5));
                 var line = await reader.ReadLineAsync(timeout.Token).ConfigureAwait(false);
                 var command = (line ?? "").Trim();
-                if (command.Length > 64)
+                if (command.Length > 128)
                 {
                     command = "";
                 }
 
-                var reply = await _handler(command, _cts.Token).ConfigureAwait(false);
+                var reply = await _handler(PeerOf(client, command), _cts.Token).ConfigureAwait(false);
                 var bytes = Encoding.UTF8.GetBytes(reply + "\n");
                 await stream.WriteAsync(bytes, _cts.Token).ConfigureAwait(false);
             }
@@ -110,6 +119,27 @@ public sealed class ControlServer : IAsyncDisposable
         }
     }
 
+    /// <summary>The caller's pid and uid (SO_PEERCRED: struct ucred { pid, uid, gid }); -1 when unknown.</summary>
+    private static ControlRequest PeerOf(Socket client, string command)
+    {
+        Span<byte> cred = stackalloc byte[12];
+        try
+        {
+            if (client.GetRawSocketOption(1 /* SOL_SOCKET */, 17 /* SO_PEERCRED */, cred) == 12)
+            {
+                return new ControlRequest(command, BitConverter.ToInt32(cred[..4]), BitConverter.ToInt32(cred[4..8]));
+            }
+        }
+        catch (SocketException)
+        {
+        }
+
+        return new ControlRequest(command, -1, -1);
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "umask")]
     private static extern uint Umask(uint mask);
 }
+
+/// <summary>One control request: the command line and who sent it (kernel-verified peer credentials, -1 when unknown).</summary>
+public sealed record ControlRequest(string Command, int PeerPid, int PeerUid);

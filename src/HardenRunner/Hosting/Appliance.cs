@@ -1,11 +1,13 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using HardenRunner.Control;
 using HardenRunner.Dns;
 using HardenRunner.Events;
+using HardenRunner.Lockdown;
 using HardenRunner.Monitoring;
 using HardenRunner.Monitoring.Detectors;
 using HardenRunner.Monitoring.Files;
@@ -34,6 +36,9 @@ public static class Appliance
 
     /// <summary>Where the trust-store installation keeps its manifest and byte-exact backups.</summary>
     public const string TrustDirectoryName = "trust";
+
+    /// <summary>Where disable-sudo keeps its manifest and byte-exact backups.</summary>
+    public const string LockdownDirectoryName = "lockdown";
 
     /// <summary>The proxy ports the firewall redirects TCP 80/443 to; until the proxy listens there, those flows are refused (fail-closed).</summary>
     public const int HttpProxyPort = 15080;
@@ -65,8 +70,29 @@ public static class Appliance
             return 1;
         }
 
+        StopAuthorization stopAuthorization;
+        try
+        {
+            stopAuthorization = new StopAuthorization(options.StopToken);
+        }
+        catch (ArgumentException ex)
+        {
+            stderr.WriteLine($"harden-runner: HARDEN_RUNNER_STOP_TOKEN: {ex.Message}");
+            return 2;
+        }
+
         Directory.CreateDirectory(options.StateDir);
-        File.SetUnixFileMode(options.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // with a stop token, other users may reach the control socket (and read summary.md) but not list the directory
+        File.SetUnixFileMode(options.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | (stopAuthorization.HasToken ? UnixFileMode.GroupExecute | UnixFileMode.OtherExecute : UnixFileMode.None));
+        var lockdownState = Path.Combine(options.StateDir, LockdownDirectoryName);
+        TryStep(stderr, "restore the sudo rights of a previous run that did not stop cleanly", () =>
+        {
+            if (PrivilegeLockdown.Restore(lockdownState) > 0)
+            {
+                stderr.WriteLine("harden-runner: restored the sudoers files and container sockets of a previous run that did not stop cleanly");
+            }
+        });
         var resolver = new ResolverConfig(options.ResolvConfPath, Path.Combine(options.StateDir, "resolv.conf.orig"));
         if (resolver.HasBackup)
         {
@@ -145,6 +171,7 @@ public static class Appliance
         TransparentProxy? proxy = null;
         FileIntegrityMonitor? files = null;
         var trustInstalled = false;
+        var lockdownApplied = false;
         ControlServer? control = null;
         var ready = false;
         var shuttingDown = false;
@@ -152,12 +179,21 @@ public static class Appliance
         try
         {
             // 2. DNS first, so that the redirect the firewall installs lands on a listening server
-            var fwOptions = FirewallOptions.FromPolicy(policy, options.DnsPort, HttpProxyPort, HttpsProxyPort, [.. upstreams.Select(e => e.Address).Distinct()]);
+            var containerDnsPort = options.DnsPort < 65535 ? options.DnsPort + 1 : options.DnsPort - 1;
+            var fwOptions = FirewallOptions.FromPolicy(policy, options.DnsPort, HttpProxyPort, HttpsProxyPort, [.. upstreams.Select(e => e.Address).Distinct()]) with { ContainerDnsPort = containerDnsPort };
             firewall = new Firewall(fwOptions, nft, events);
             dns = new DnsServer(
                 new DnsServerOptions
                 {
-                    ListenEndpoints = [new IPEndPoint(IPAddress.Loopback, options.DnsPort), new IPEndPoint(IPAddress.IPv6Loopback, options.DnsPort)],
+                    // loopback for the host's processes; every address on the next port for containers, whose DNS is
+                    // redirected to their bridge's address (the firewall's input chain admits only loopback and
+                    // redirected flows there; docs/deployment.md, containers)
+                    ListenEndpoints =
+                    [
+                        new IPEndPoint(IPAddress.Loopback, options.DnsPort),
+                        new IPEndPoint(IPAddress.IPv6Loopback, options.DnsPort),
+                        new IPEndPoint(Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any, containerDnsPort),
+                    ],
                     Upstreams = upstreams,
                     Attributor = processes.Attributor,
                 },
@@ -203,9 +239,24 @@ public static class Appliance
                 installation.Environment.WriteGithubEnv(githubEnv);
             }
 
+            // 7b. disable-sudo / disable-sudo-and-containers (after the appliance's own root work)
+            var disableContainers = options.DisableSudoAndContainers || policy.DisableSudoAndContainers;
+            if (options.DisableSudo || policy.DisableSudo || disableContainers)
+            {
+                var user = options.RunnerUser ?? (Environment.GetEnvironmentVariable("SUDO_USER") is { Length: > 0 } su ? su : "runner");
+                lockdownApplied = true;
+                var locked = PrivilegeLockdown.Apply(lockdownState, new LockdownOptions { User = user, Containers = disableContainers });
+                stdout.WriteLine($"harden-runner: sudo disabled for '{user}' ({locked.RulesDisabled} rule(s) in {string.Join(", ", locked.SudoersFilesChanged)})"
+                    + (disableContainers ? $"; container sockets locked: {(locked.SocketsLocked.Count == 0 ? "none found" : string.Join(", ", locked.SocketsLocked))}" : ""));
+                foreach (var warning in locked.Warnings)
+                {
+                    stderr.WriteLine("harden-runner: disable-sudo: " + warning);
+                }
+            }
+
             // 8. source integrity and the appliance's own controls (after the appliance's own changes to them)
             var workspace = options.Workspace ?? Environment.GetEnvironmentVariable("GITHUB_WORKSPACE");
-            if (policy.FileMonitoring && !string.IsNullOrEmpty(workspace))
+            if (policy.FileMonitoring && !options.DisableFileMonitoring && !string.IsNullOrEmpty(workspace))
             {
                 files = FileIntegrityMonitor.Start(
                     new FileMonitorNoticeSink(events, stderr),
@@ -217,19 +268,31 @@ public static class Appliance
                     });
             }
 
-            control = new ControlServer(Path.Combine(options.StateDir, ControlClient.SocketFileName), (command, _) => Task.FromResult(command switch
-            {
-                "status" => Status(runId, mode, started, options, tally, jsonl.Dropped + stored.Lost, ready && !shuttingDown),
-                "stop" => StopRequested(stopping),
-                _ => JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = $"unknown command '{command}'" }),
-            }));
+            control = new ControlServer(
+                Path.Combine(options.StateDir, ControlClient.SocketFileName),
+                (request, _) => Task.FromResult(request.Command switch
+                {
+                    "status" => Status(runId, mode, started, options, tally, jsonl.Dropped + stored.Lost, ready && !shuttingDown),
+                    var c when StopAuthorization.IsStop(c) => stopAuthorization.Refusal(request) is { } refusal
+                        ? StopRefused(stderr, request, refusal)
+                        : StopRequested(stopping),
+                    var c => JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = $"unknown command '{c}'" }),
+                }),
+                openToAllUsers: stopAuthorization.HasToken);
 
             ready = true;
+            if (stopAuthorization.HasToken)
+            {
+                // the directory is traversable for the token holder: nothing in it but the summary may be readable
+                RestrictStateFiles(options.StateDir);
+            }
+
             if (options.ReadyFile is not null)
             {
                 await File.WriteAllTextAsync(options.ReadyFile, runId + "\n", CancellationToken.None).ConfigureAwait(false);
             }
 
+            SystemdNotify.Notify("READY=1", $"STATUS=enforcing in {(mode == EgressMode.Block ? "block" : "audit")} mode, run {runId}", $"MAINPID={Environment.ProcessId}");
             stdout.WriteLine($"harden-runner: enforcing in {(mode == EgressMode.Block ? "block" : "audit")} mode (run {runId}, policy {policy.Source}, state {options.StateDir}, upstream DNS {string.Join(", ", upstreams)})");
             await stdout.FlushAsync(CancellationToken.None).ConfigureAwait(false);
             try
@@ -240,6 +303,7 @@ public static class Appliance
             {
             }
 
+            SystemdNotify.Notify("STOPPING=1", "STATUS=stopping: restoring and writing the reports");
             stdout.WriteLine("harden-runner: stopping");
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
@@ -268,6 +332,11 @@ public static class Appliance
 
             // undo: in block mode after a failed start the table stays (fail-closed); otherwise remove it
             var removeTable = ready || mode == EgressMode.Audit;
+            if (lockdownApplied)
+            {
+                TryStep(stderr, "restore the sudoers files and container sockets", () => PrivilegeLockdown.Restore(lockdownState));
+            }
+
             TryStep(stderr, "restore the resolver configuration", resolver.Restore);
             if (trustInstalled)
             {
@@ -344,6 +413,34 @@ public static class Appliance
         return (known.Process ?? process, known.Step ?? step);
     }
 
+    /// <summary>Makes every file in the state directory (the store, its WAL, events, logs) owner-only, except the summary.</summary>
+    private static void RestrictStateFiles(string stateDir)
+    {
+        foreach (var file in Directory.EnumerateFiles(stateDir))
+        {
+            var name = Path.GetFileName(file);
+            if (name is SummaryFileName or ControlClient.SocketFileName)
+            {
+                continue;
+            }
+
+            try
+            {
+                File.SetUnixFileMode(file, File.GetUnixFileMode(file) & (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // a file that went away meanwhile
+            }
+        }
+    }
+
+    private static string StopRefused(TextWriter stderr, ControlRequest request, string refusal)
+    {
+        stderr.WriteLine($"harden-runner: refused a stop request from pid {request.PeerPid} (uid {request.PeerUid}): {refusal}");
+        return JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = "stop refused: " + refusal });
+    }
+
     private static string StopRequested(CancellationTokenSource stopping)
     {
         // answer first, then stop: the client waits for the control socket to disappear
@@ -378,7 +475,7 @@ public static class Appliance
         {
             step();
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or JsonException)
         {
             stderr.WriteLine($"harden-runner: could not {what}: {ex.Message}");
         }

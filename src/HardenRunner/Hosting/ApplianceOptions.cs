@@ -34,6 +34,21 @@ public sealed record ApplianceOptions
 
     public int DnsPort { get; init; } = DefaultDnsPort;
 
+    /// <summary>Remove the runner user's sudo rights for the run (also when the policy file says so).</summary>
+    public bool DisableSudo { get; init; }
+
+    /// <summary>As <see cref="DisableSudo"/>, and lock the container runtime sockets.</summary>
+    public bool DisableSudoAndContainers { get; init; }
+
+    /// <summary>Turn the file integrity monitor off (whatever the policy file says).</summary>
+    public bool DisableFileMonitoring { get; init; }
+
+    /// <summary>The runner's user for disable-sudo (default: <c>$SUDO_USER</c>, else <c>runner</c>).</summary>
+    public string? RunnerUser { get; init; }
+
+    /// <summary>A token that lets a non-root caller stop the appliance (<c>HARDEN_RUNNER_STOP_TOKEN</c>); see StopAuthorization.</summary>
+    public string? StopToken { get; init; }
+
     public string ResolvConfPath { get; init; } = "/etc/resolv.conf";
 
     /// <summary>

@@ -25,6 +25,17 @@ public sealed record FirewallOptions
     /// <summary>Local port of the DNS server (UDP and TCP); every flow to port 53 is redirected here.</summary>
     public required int DnsPort { get; init; }
 
+    /// <summary>
+    /// Port of the DNS listener that containers' DNS is redirected to (0: <see cref="DnsPort"/>). A prerouting
+    /// redirect sends the query to the bridge's own address, so this listener is bound to every address; it is a
+    /// separate port so that the loopback listener on <see cref="DnsPort"/> keeps its exclusive binding (a wildcard
+    /// UDP socket answers from the address the route picks, which is only right for on-link container networks).
+    /// </summary>
+    public int ContainerDnsPort { get; init; }
+
+    /// <summary>The port container DNS is redirected to.</summary>
+    public int EffectiveContainerDnsPort => ContainerDnsPort == 0 ? DnsPort : ContainerDnsPort;
+
     /// <summary>Local port of the proxy for TCP 80. Until the proxy listens, redirected flows are refused (fail-closed).</summary>
     public required int HttpProxyPort { get; init; }
 
@@ -94,6 +105,7 @@ public sealed record FirewallOptions
     public void Validate()
     {
         CheckPort(DnsPort, nameof(DnsPort));
+        CheckPort(EffectiveContainerDnsPort, nameof(ContainerDnsPort));
         CheckPort(HttpProxyPort, nameof(HttpProxyPort));
         CheckPort(HttpsProxyPort, nameof(HttpsProxyPort));
         if (Mark == 0)

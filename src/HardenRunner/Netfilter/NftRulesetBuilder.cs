@@ -184,7 +184,7 @@ public static class NftRulesetBuilder
         w.Chain("nat_output", "type nat hook output priority -100; policy accept;",
         [
             $"meta mark {Mark(o)} return",
-            .. DnsRedirects(o),
+            .. DnsRedirects(o.DnsPort),
             "fib daddr type local return",
             .. o.BridgeInterfaces.Select(b => $"oifname \"{b}\" return"),
             .. WebRedirects(o),
@@ -195,17 +195,17 @@ public static class NftRulesetBuilder
             [.. o.BridgeInterfaces.Select(b => $"iifname \"{b}\" jump container_redirect")]);
         w.Chain("container_redirect", null,
         [
-            .. DnsRedirects(o),
+            .. DnsRedirects(o.EffectiveContainerDnsPort),
             "fib daddr type local return",
             .. o.BridgeInterfaces.Select(b => $"fib daddr oifname \"{b}\" return"),
             .. WebRedirects(o),
         ]);
     }
 
-    private static IEnumerable<string> DnsRedirects(FirewallOptions o) =>
+    private static IEnumerable<string> DnsRedirects(int port) =>
     [
-        $"udp dport 53 redirect to :{Port(o.DnsPort)}",
-        $"tcp dport 53 redirect to :{Port(o.DnsPort)}",
+        $"udp dport 53 redirect to :{Port(port)}",
+        $"tcp dport 53 redirect to :{Port(port)}",
     ];
 
     private static IEnumerable<string> WebRedirects(FirewallOptions o) =>
@@ -219,7 +219,8 @@ public static class NftRulesetBuilder
         var block = o.Mode == EgressMode.Block;
         var invalid = block ? "ct state invalid drop" : "ct state invalid accept";
         var notBridge = string.Concat(o.BridgeInterfaces.Select(b => $" oifname != \"{b}\""));
-        var redirectTargets = $"{{ tcp . {Port(o.HttpProxyPort)}, tcp . {Port(o.HttpsProxyPort)}, tcp . {Port(o.DnsPort)}, udp . {Port(o.DnsPort)} }}";
+        var containerDns = o.EffectiveContainerDnsPort == o.DnsPort ? "" : $", tcp . {Port(o.EffectiveContainerDnsPort)}, udp . {Port(o.EffectiveContainerDnsPort)}";
+        var redirectTargets = $"{{ tcp . {Port(o.HttpProxyPort)}, tcp . {Port(o.HttpsProxyPort)}, tcp . {Port(o.DnsPort)}, udp . {Port(o.DnsPort)}{containerDns} }}";
         var guardLog = Log(o, NflogPrefix.Guard, blocked: true);
 
         // Before NAT (priority -150): sees the destination the process asked for, and the real output interface.
@@ -247,6 +248,16 @@ public static class NftRulesetBuilder
             $"meta mark {Mark(o)} ct direction original meta l4proto . th dport {redirectTargets} ct status dnat counter name {NftNames.GuardLoop} drop",
             $"tcp dport {{ 53, 80, 443 }} tcp flags & (syn | ack) == syn meta mark != {Mark(o)} ct status & dnat == 0 fib daddr type != local{notBridge} {guardLog} counter name {NftNames.GuardUnredirected} reject with tcp reset",
             $"udp dport 53 meta mark != {Mark(o)} ct status & dnat == 0 fib daddr type != local{notBridge} {guardLog} counter name {NftNames.GuardUnredirected} drop",
+        ]);
+
+        // The appliance's listeners accept from any address (containers reach them through their bridge's address after
+        // the prerouting redirect); only redirected flows and loopback may reach them, never a direct connection from
+        // another machine (which would make the DNS server an open resolver and the proxy an open relay).
+        w.Chain("input", "type filter hook input priority 0; policy accept;",
+        [
+            "iifname \"lo\" accept",
+            $"meta l4proto . th dport {redirectTargets} ct status dnat accept",
+            $"meta l4proto . th dport {redirectTargets} counter drop",
         ]);
 
         // Containers: redirected flows were turned into local ones in nat_prerouting, so every forwarded DNS or web

@@ -80,7 +80,7 @@ internal static partial class LabJanitor
         return problems;
     }
 
-    public static IEnumerable<string> NamespacesOf(string id) => [id + "-r", id + "-i"];
+    public static IEnumerable<string> NamespacesOf(string id) => [id + "-c", id + "-r", id + "-i"];
 
     private static async Task<List<int>> NamespacePidsAsync(string name)
     {
@@ -127,7 +127,7 @@ internal static partial class LabJanitor
            && pid != Environment.ProcessId
            && !Signals.IsAlive(pid);
 
-    [GeneratedRegex(@"^hrlab-(\d+)-\d+-[ri]$")]
+    [GeneratedRegex(@"^hrlab-(\d+)-\d+-[ric]$")]
     private static partial Regex NamespacePattern();
 
     [GeneratedRegex(@"^hrlab-(\d+)-\d+$")]

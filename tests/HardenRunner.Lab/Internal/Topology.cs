@@ -58,6 +58,45 @@ internal static class Topology
         await Tool.RunAsync("ip", ["-n", internet, "-batch", "-"], i.ToString(), cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The container namespace behind a bridge in the runner namespace; the internet routes the container range back via the runner.</summary>
+    public static async Task CreateContainerAsync(string runner, string internet, string container, CancellationToken cancellationToken)
+    {
+        await Serial.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Tool.RunAsync("ip", ["netns", "add", container], cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Serial.Release();
+        }
+
+        var r = new StringBuilder();
+        Line(r, $"link add {LabAddresses.BridgeInterface} type bridge");
+        Line(r, $"addr add {LabAddresses.BridgeV4}/24 dev {LabAddresses.BridgeInterface}");
+        Line(r, $"addr add {LabAddresses.BridgeV6}/64 dev {LabAddresses.BridgeInterface} nodad");
+        Line(r, $"link set {LabAddresses.BridgeInterface} up");
+        Line(r, $"link add vc-host type veth peer name eth0 netns {container}");
+        Line(r, $"link set vc-host master {LabAddresses.BridgeInterface}");
+        Line(r, "link set vc-host up");
+        await Tool.RunAsync("ip", ["-n", runner, "-batch", "-"], r.ToString(), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await Tool.RunAsync("ip", ["netns", "exec", runner, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"], cancellationToken: cancellationToken).ConfigureAwait(false);
+
+        var c = new StringBuilder();
+        Line(c, "link set lo up");
+        Line(c, $"addr add {LabAddresses.ContainerV4}/24 dev eth0");
+        Line(c, $"addr add {LabAddresses.ContainerV6}/64 dev eth0 nodad");
+        Line(c, "link set eth0 up");
+        Line(c, $"route add default via {LabAddresses.BridgeV4}");
+        Line(c, $"route add default via {LabAddresses.BridgeV6}");
+        await Tool.RunAsync("ip", ["-n", container, "-batch", "-"], c.ToString(), cancellationToken: cancellationToken).ConfigureAwait(false);
+
+        var i = new StringBuilder();
+        Line(i, $"route add {LabAddresses.ContainerRangeV4} via {LabAddresses.RunnerV4}");
+        Line(i, $"route add {LabAddresses.ContainerRangeV6} via {LabAddresses.RunnerV6}");
+        await Tool.RunAsync("ip", ["-n", internet, "-batch", "-"], i.ToString(), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
     private static void Line(StringBuilder batch, string line) => batch.Append(line).Append('\n');
 
     public static string ProcPath(int pid, string ns) => string.Create(CultureInfo.InvariantCulture, $"/proc/{pid}/ns/{ns}");

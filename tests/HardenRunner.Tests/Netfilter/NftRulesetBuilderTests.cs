@@ -207,4 +207,28 @@ public sealed class NftRulesetBuilderTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void Build_InputChain_AdmitsOnlyLoopbackAndRedirectedFlowsToTheAppliancePorts()
+    {
+        var rules = ChainRules(NftRulesetBuilder.Build(Rich(EgressMode.Audit) with { ContainerDnsPort = 5301 }), "input").ToArray();
+        Assert.Equal("type filter hook input priority 0; policy accept;", rules[0]);
+        Assert.Equal("iifname \"lo\" accept", rules[1]);
+        Assert.EndsWith("ct status dnat accept", rules[2], StringComparison.Ordinal);
+        Assert.EndsWith("counter drop", rules[3], StringComparison.Ordinal);
+        Assert.Contains("udp . 5301", rules[2], StringComparison.Ordinal);
+        Assert.Equal(4, rules.Length);
+    }
+
+    [Fact]
+    public void Build_ContainerDns_RedirectsToItsOwnPort_HostDnsToTheLoopbackPort()
+    {
+        var options = Rich(EgressMode.Block);
+        var script = NftRulesetBuilder.Build(options with { ContainerDnsPort = 5301 });
+        Assert.Contains($"udp dport 53 redirect to :{options.DnsPort}", ChainRules(script, "nat_output"));
+        Assert.Contains("udp dport 53 redirect to :5301", ChainRules(script, "container_redirect"));
+        Assert.Contains("tcp dport 53 redirect to :5301", ChainRules(script, "container_redirect"));
+        // without its own port, containers use the DNS port
+        Assert.Contains($"udp dport 53 redirect to :{options.DnsPort}", ChainRules(NftRulesetBuilder.Build(options), "container_redirect"));
+    }
 }

