@@ -76,7 +76,10 @@ public sealed class PostgresServer : IAsyncDisposable
     {
         var bin = FindBinaries();
         var runAs = Environment.IsPrivilegedProcess ? "postgres" : null;
-        var root = Directory.CreateTempSubdirectory("hr-pg-").FullName;
+        // under root the server user must reach the directory: /tmp, not a TMPDIR that may be private to root
+        var root = runAs is null
+            ? Directory.CreateTempSubdirectory("hr-pg-").FullName
+            : Directory.CreateDirectory(Path.Combine("/tmp", "hr-pg-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant()), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute).FullName;
         var password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         var server = new PostgresServer(bin, runAs, root, password, FreePort(), durable);
         try
