@@ -123,6 +123,14 @@ public sealed class PostgresEventStoreTests(PostgresFixture pg) : EventStoreCont
     }
 
     [Fact]
+    public async Task UnixSocket_ReachesTheSameDatabase()
+    {
+        await Store.BeginRunAsync(SampleEvents.Run("r1"));
+        await using var viaSocket = await PostgresEventStore.OpenAsync(Server.SocketUri(_database!));
+        Assert.Equal("runner-7", (await viaSocket.GetRunAsync("r1"))!.HostName);
+    }
+
+    [Fact]
     public async Task TypedColumns_HoldWhatQueriesNeed()
     {
         await Store.BeginRunAsync(SampleEvents.Run("r1"));

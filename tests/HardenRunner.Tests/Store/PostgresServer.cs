@@ -151,6 +151,10 @@ public sealed class PostgresServer : IAsyncDisposable
     public PostgresStoreUri Uri(string database) =>
         PostgresStoreUri.Parse(string.Create(CultureInfo.InvariantCulture, $"postgres://{User}:{Password}@127.0.0.1:{Port}/{database}"));
 
+    /// <summary>The location of <paramref name="database"/> through the server's Unix socket (no password: local connections are trusted).</summary>
+    public PostgresStoreUri SocketUri(string database) =>
+        PostgresStoreUri.Parse(string.Create(CultureInfo.InvariantCulture, $"postgres://{User}@localhost:{Port}/{database}?host={Root}"));
+
     /// <summary>A connection string for raw SQL in tests.</summary>
     public string ConnectionString(string database) => new NpgsqlConnectionStringBuilder
     {

@@ -54,6 +54,16 @@ public sealed class StoreSelectionTests
         Assert.Equal("postgres://runner@[::1]:5433/hr", v6.Display);
     }
 
+    [Fact]
+    public void Parse_UnixSocketDirectory_ConnectsThere_AndIsShown()
+    {
+        var uri = StoreSelection.Parse("postgres://runner@localhost/hr?host=/run/postgresql")!;
+        Assert.Equal("/run/postgresql", uri.SocketDirectory);
+        Assert.Equal("postgres://runner@localhost:5432/hr?host=/run/postgresql", uri.Display);
+        Assert.Equal("/run/postgresql", new NpgsqlConnectionStringBuilder(uri.ToConnectionString("t")).Host);
+        Assert.Throws<FormatException>(() => StoreSelection.Parse("postgres://runner@localhost/hr?host=relative/dir"));
+    }
+
     [Theory]
     [InlineData("mysql://u:hunter2@db/x", "unsupported store mysql://")]
     [InlineData("/var/lib/x.db", "unsupported store")]

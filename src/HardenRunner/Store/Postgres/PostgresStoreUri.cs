@@ -5,7 +5,8 @@ namespace HardenRunner.Store.Postgres;
 
 /// <summary>
 /// Where a PostgreSQL store is: <c>postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=MODE]</c> (also
-/// <c>postgresql://</c>; user, password and database are percent-decoded). The password may instead come from
+/// <c>postgresql://</c>; user, password and database are percent-decoded). <c>?host=/DIR</c> connects to the server's
+/// Unix socket in that directory instead (as libpq does; HOST is then only a label). The password may instead come from
 /// <c>PGPASSWORD</c> or <c>~/.pgpass</c> (Npgsql reads both), so that it stays off the command line.
 /// <see cref="ToString"/> and <see cref="Display"/> never contain the password: they are what logs and errors show.
 /// </summary>
@@ -15,8 +16,9 @@ public sealed class PostgresStoreUri
 
     private readonly string? _password;
 
-    private PostgresStoreUri(string host, int port, string database, string user, string? password, SslMode? sslMode)
+    private PostgresStoreUri(string host, int port, string database, string user, string? password, SslMode? sslMode, string? socketDirectory)
     {
+        SocketDirectory = socketDirectory;
         Host = host;
         Port = port;
         Database = database;
@@ -35,10 +37,14 @@ public sealed class PostgresStoreUri
 
     public SslMode? SslMode { get; }
 
+    /// <summary>The directory of the server's Unix socket (<c>?host=/DIR</c>), or null for TCP.</summary>
+    public string? SocketDirectory { get; }
+
     public bool HasPassword => _password is not null;
 
     /// <summary>The location without the password: <c>postgres://user@host:port/db</c>.</summary>
-    public string Display => string.Create(CultureInfo.InvariantCulture, $"postgres://{Uri.EscapeDataString(User)}@{HostForUri(Host)}:{Port}/{Uri.EscapeDataString(Database)}");
+    public string Display => string.Create(CultureInfo.InvariantCulture, $"postgres://{Uri.EscapeDataString(User)}@{HostForUri(Host)}:{Port}/{Uri.EscapeDataString(Database)}")
+        + (SocketDirectory is null ? "" : "?host=" + SocketDirectory);
 
     /// <summary>True for text that is meant as a PostgreSQL URI (it may still be malformed: <see cref="Parse"/> says why).</summary>
     public static bool LooksLikePostgres(string text) =>
@@ -80,6 +86,7 @@ public sealed class PostgresStoreUri
 
         var port = uri.IsDefaultPort || uri.Port < 0 ? 5432 : uri.Port;
         SslMode? sslMode = null;
+        string? socketDirectory = null;
         var query = uri.Query.TrimStart('?');
         foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -90,14 +97,18 @@ public sealed class PostgresStoreUri
             {
                 sslMode = mode;
             }
+            else if (name == "host" && value.StartsWith('/') && !value.Contains("..", StringComparison.Ordinal))
+            {
+                socketDirectory = value;
+            }
             else
             {
-                throw new FormatException($"postgres://{user}@{uri.Host}: unsupported parameter '{name}' (only sslmode=disable|prefer|require|verify-ca|verify-full)");
+                throw new FormatException($"postgres://{user}@{uri.Host}: unsupported parameter '{name}' (only sslmode=disable|prefer|require|verify-ca|verify-full and host=/SOCKET-DIRECTORY)");
             }
         }
 
         var host = uri.HostNameType == UriHostNameType.IPv6 ? uri.Host.Trim('[', ']') : uri.Host;
-        return new PostgresStoreUri(host, port, database, user, password, sslMode);
+        return new PostgresStoreUri(host, port, database, user, password, sslMode, socketDirectory);
     }
 
     /// <summary>The Npgsql connection string (contains the password when the URI had one: never log it).</summary>
@@ -105,7 +116,7 @@ public sealed class PostgresStoreUri
     {
         var b = new NpgsqlConnectionStringBuilder
         {
-            Host = Host,
+            Host = SocketDirectory ?? Host,
             Port = Port,
             Database = Database,
             Username = User,
