@@ -32,7 +32,7 @@ if (mode is not ("direct" or "fleet") || writers < 1 || seconds < 1 || seconds >
 
 await using var server = await PostgresServer.StartAsync(durable: true);
 var db = await server.CreateDatabaseAsync();
-var uri = server.Uri(db);
+var uri = PostgresStoreUri.Parse(server.UriText(db));
 Console.WriteLine($"store bench: {mode}, {writers} writer(s), {seconds} s, batches of {batch}; PostgreSQL {server.Port} durable (fsync on), {Environment.ProcessorCount} cores");
 
 var dirs = new List<string>();

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using HardenRunner.Store.Postgres;
 using Npgsql;
 
 namespace HardenRunner.Tests.Store;
@@ -148,12 +147,12 @@ public sealed class PostgresServer : IAsyncDisposable
     }
 
     /// <summary>The location of <paramref name="database"/> (with the password, as a URI like an operator would write it).</summary>
-    public PostgresStoreUri Uri(string database) =>
-        PostgresStoreUri.Parse(string.Create(CultureInfo.InvariantCulture, $"postgres://{User}:{Password}@127.0.0.1:{Port}/{database}"));
+    public string UriText(string database) =>
+        string.Create(CultureInfo.InvariantCulture, $"postgres://{User}:{Password}@127.0.0.1:{Port}/{database}");
 
     /// <summary>The location of <paramref name="database"/> through the server's Unix socket (no password: local connections are trusted).</summary>
-    public PostgresStoreUri SocketUri(string database) =>
-        PostgresStoreUri.Parse(string.Create(CultureInfo.InvariantCulture, $"postgres://{User}@localhost:{Port}/{database}?host={Root}"));
+    public string SocketUriText(string database) =>
+        string.Create(CultureInfo.InvariantCulture, $"postgres://{User}@localhost:{Port}/{database}?host={Root}");
 
     /// <summary>A connection string for raw SQL in tests.</summary>
     public string ConnectionString(string database) => new NpgsqlConnectionStringBuilder
