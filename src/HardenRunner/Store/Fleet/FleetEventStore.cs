@@ -43,6 +43,7 @@ public sealed class FleetEventStore : IEventStore
     private readonly FleetShippingOptions _options;
     private readonly SqliteConnection _state;
     private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly SemaphoreSlim _stateLock = new(1, 1);
     private readonly CancellationTokenSource _stop = new();
     private readonly HashSet<string> _reconcile = new(StringComparer.Ordinal);
     private readonly Task _shipper;
@@ -237,17 +238,23 @@ public sealed class FleetEventStore : IEventStore
         var delay = _options.MinRetryDelay;
 
         // after a restart the previous appliance may have died between a remote commit and its local record
-        foreach (var run in await PendingRunsAsync().ConfigureAwait(false))
-        {
-            _reconcile.Add(run.RunId);
-        }
-
+        var reconcileAll = true;
         while (!token.IsCancellationRequested)
         {
             bool worked;
             try
             {
                 Volatile.Write(ref _idle, 0);
+                if (reconcileAll)
+                {
+                    foreach (var run in await PendingRunsAsync().ConfigureAwait(false))
+                    {
+                        _reconcile.Add(run.RunId);
+                    }
+
+                    reconcileAll = false;
+                }
+
                 worked = await ShipOnceAsync(token).ConfigureAwait(false);
                 Volatile.Write(ref _reachable, 1);
                 delay = _options.MinRetryDelay;
@@ -256,16 +263,14 @@ public sealed class FleetEventStore : IEventStore
             {
                 return;
             }
-            catch (Exception ex) when (ex is StoreException or SqliteException or IOException or TimeoutException or InvalidOperationException)
+            catch (Exception ex)
             {
-                // the outcome of the step in flight is unknown: reconcile every run before shipping more of it
+                // whatever failed (the database, the network, the local file), the shipper keeps going; the outcome
+                // of the step in flight is unknown, so every run is reconciled before more of it is shipped
                 Volatile.Write(ref _lastError, ex.Message);
                 Volatile.Write(ref _reachable, 0);
                 Interlocked.Increment(ref _remoteFailures);
-                foreach (var run in await SafePendingRunsAsync().ConfigureAwait(false))
-                {
-                    _reconcile.Add(run.RunId);
-                }
+                reconcileAll = true;
 
                 await WaitAsync(delay, token).ConfigureAwait(false);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxRetryDelay.Ticks));
@@ -427,18 +432,6 @@ public sealed class FleetEventStore : IEventStore
         return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture) != 0;
     });
 
-    private async Task<IReadOnlyList<ShipState>> SafePendingRunsAsync()
-    {
-        try
-        {
-            return await PendingRunsAsync().ConfigureAwait(false);
-        }
-        catch (StoreException)
-        {
-            return [];
-        }
-    }
-
     /// <summary>Runs of this target not completely shipped: not begun, events not shipped, or an end not shipped.</summary>
     private Task<IReadOnlyList<ShipState>> PendingRunsAsync() => LocalAsync<IReadOnlyList<ShipState>>(() =>
     {
@@ -467,8 +460,6 @@ public sealed class FleetEventStore : IEventStore
         cmd.Parameters.AddWithValue("$r", runId);
         cmd.ExecuteNonQuery();
     });
-
-    private readonly SemaphoreSlim _stateLock = new(1, 1);
 
     private Task LocalAsync(Action body) => LocalAsync(() =>
     {
