@@ -24,6 +24,12 @@ internal static class LifecycleCommands
         yield return Status(stdout, stderr);
     }
 
+    /// <summary><c>--store</c> (run, start, report); <c>$HARDEN_RUNNER_STORE</c> when absent (docs/store.md).</summary>
+    internal static Option<string?> StoreOption() => new("--store")
+    {
+        Description = $"Where runs are stored: sqlite (the file in the state directory, default) or postgres://USER@HOST[:PORT]/DATABASE (fleet mode). Default ${HardenRunner.Store.StoreSelection.EnvironmentVariable}; give passwords there or in PGPASSWORD, not on the command line.",
+    };
+
     internal static Option<string> StateDirOption() => new("--state-dir")
     {
         Description = "State directory (control socket, events, reports).",
@@ -41,6 +47,8 @@ internal static class LifecycleCommands
         public Option<string?> Workspace { get; } = new("--workspace") { Description = "The job's workspace (default $GITHUB_WORKSPACE)." };
 
         public Option<string> StateDir { get; } = StateDirOption();
+
+        public Option<string?> Store { get; } = StoreOption();
 
         public Option<string?> UpstreamDns { get; } = new("--upstream-dns") { Description = "Upstream resolver ADDR[:PORT] (default: the system's real upstream)." };
 
@@ -71,6 +79,7 @@ internal static class LifecycleCommands
             cmd.Options.Add(AllowedEndpoints);
             cmd.Options.Add(Workspace);
             cmd.Options.Add(StateDir);
+            cmd.Options.Add(Store);
             cmd.Options.Add(UpstreamDns);
             cmd.Options.Add(UpstreamCa);
             cmd.Options.Add(CaDir);
@@ -91,6 +100,7 @@ internal static class LifecycleCommands
             AllowedEndpoints = p.GetValue(AllowedEndpoints),
             Workspace = p.GetValue(Workspace),
             StateDir = Path.GetFullPath(p.GetValue(StateDir)!),
+            Store = HardenRunner.Store.StoreSelection.Resolve(p.GetValue(Store), Environment.GetEnvironmentVariable),
             UpstreamDns = p.GetValue(UpstreamDns),
             UpstreamCa = p.GetValue(UpstreamCa),
             CaDirectory = p.GetValue(CaDir) is { } caDir ? Path.GetFullPath(caDir) : null,
@@ -141,7 +151,9 @@ internal static class LifecycleCommands
             File.Delete(ready);
             var logPath = Path.Combine(options.StateDir, "appliance.log");
             var args = ForwardedArgs(parse, opts, ready);
-            using var child = SpawnDetached(args, logPath);
+
+            // the store goes to the appliance in its environment, never on its command line (it may hold a password)
+            using var child = SpawnDetached(args, logPath, options.Store);
             var deadline = Stopwatch.StartNew();
             while (deadline.Elapsed < StartTimeout)
             {
@@ -329,11 +341,16 @@ internal static class LifecycleCommands
     }
 
     /// <summary>Starts this executable again in its own session (setsid), so the appliance outlives the step that started it.</summary>
-    private static Process SpawnDetached(List<string> args, string logPath)
+    private static Process SpawnDetached(List<string> args, string logPath, string? store)
     {
         // setsid without --fork: our child is not a process-group leader, so setsid execs in place and the pid we
         // hold is the appliance's own (its exit code tells start why it failed)
         var psi = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        if (store is not null)
+        {
+            psi.Environment[HardenRunner.Store.StoreSelection.EnvironmentVariable] = store;
+        }
+
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this executable");
         psi.ArgumentList.Add("sh");
         psi.ArgumentList.Add("-c");

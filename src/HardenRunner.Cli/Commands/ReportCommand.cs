@@ -17,13 +17,15 @@ internal static class ReportCommand
         format.AcceptOnlyFromAmong(ReportRunner.Formats);
         var output = new Option<string?>("--output", "-o") { Description = "Write the report to FILE (mode 0600) instead of standard output." };
         var stateDir = LifecycleCommands.StateDirOption();
-        var cmd = new Command("report", "Render a recorded run (default: the latest) as JSON, Markdown, HTML or SARIF.") { run, format, output, stateDir };
+        var store = LifecycleCommands.StoreOption();
+        var cmd = new Command("report", "Render a recorded run (default: the latest) as JSON, Markdown, HTML or SARIF.") { run, format, output, stateDir, store };
         cmd.SetAction(async (parse, ct) => await ReportRunner.RunAsync(
             new ReportRequest(
                 Path.GetFullPath(parse.GetValue(stateDir)!),
                 parse.GetValue(run),
                 parse.GetValue(format)!,
-                parse.GetValue(output) is { } o ? Path.GetFullPath(o) : null),
+                parse.GetValue(output) is { } o ? Path.GetFullPath(o) : null,
+                HardenRunner.Store.StoreSelection.Resolve(parse.GetValue(store), Environment.GetEnvironmentVariable)),
             stdout,
             stderr,
             ct).ConfigureAwait(false));

@@ -64,6 +64,17 @@ public static class Appliance
         }
 
         var policy = load.Policy!;
+        Store.Postgres.PostgresStoreUri? fleetStore;
+        try
+        {
+            fleetStore = StoreSelection.Parse(options.Store);
+        }
+        catch (FormatException ex)
+        {
+            stderr.WriteLine($"harden-runner: refusing to start: --store: {ex.Message}; nothing was changed.");
+            return 2;
+        }
+
         if (!Environment.IsPrivilegedProcess)
         {
             stderr.WriteLine("harden-runner: the appliance needs root (CAP_NET_ADMIN) to install its firewall; run it with sudo.");
@@ -141,8 +152,14 @@ public static class Appliance
         var tally = new RunTally();
         await using var jsonl = new JsonlEventSink(Path.Combine(options.StateDir, EventsFileName), runId);
 
-        // the store keeps every run (one row per event, committed in small batches) for reports and recommendations
-        await using var store = SqliteEventStore.Open(SqliteEventStore.PathIn(options.StateDir));
+        // the store keeps every run (one row per event, committed in small batches) for reports and recommendations;
+        // in fleet mode the local file is also the buffer that is shipped to PostgreSQL in the background
+        await using var store = StoreSelection.OpenForAppliance(fleetStore, options.StateDir);
+        if (fleetStore is not null)
+        {
+            stderr.WriteLine($"harden-runner: fleet store {fleetStore.Display}: events are kept in {SqliteEventStore.PathIn(options.StateDir)} and shipped there");
+        }
+
         await store.BeginRunAsync(RunInfo.FromEnvironment(runId, started, policy.EgressPolicy, Environment.GetEnvironmentVariable), cancellationToken).ConfigureAwait(false);
         var stored = new StoreEventSink(store, runId);
         // blocked network events also raise egress-blocked (with their process and step)

@@ -32,6 +32,12 @@ public sealed record ApplianceOptions
 
     public string? ReadyFile { get; init; }
 
+    /// <summary>
+    /// <c>--store</c> or <c>$HARDEN_RUNNER_STORE</c>: null or <c>sqlite</c> for the local file only, or a
+    /// <c>postgres://</c> URI for fleet mode (<see cref="Store.StoreSelection"/>).
+    /// </summary>
+    public string? Store { get; init; }
+
     public int DnsPort { get; init; } = DefaultDnsPort;
 
     /// <summary>Remove the runner user's sudo rights for the run (also when the policy file says so).</summary>

@@ -2,8 +2,8 @@ using HardenRunner.Store;
 
 namespace HardenRunner.Reporting;
 
-/// <summary>What <c>harden-runner report</c> was asked for.</summary>
-public sealed record ReportRequest(string StateDir, string? RunId, string Format, string? OutputPath);
+/// <summary>What <c>harden-runner report</c> was asked for; <paramref name="Store"/> is <c>--store</c> / <c>$HARDEN_RUNNER_STORE</c> (null: the local file).</summary>
+public sealed record ReportRequest(string StateDir, string? RunId, string Format, string? OutputPath, string? Store = null);
 
 /// <summary>
 /// <c>harden-runner report [--run ID] --format json|markdown|html|sarif [-o FILE] [--state-dir DIR]</c>: renders a run
@@ -31,8 +31,19 @@ public static class ReportRunner
             return 2;
         }
 
-        var dbPath = SqliteEventStore.PathIn(request.StateDir);
-        if (!File.Exists(dbPath))
+        Store.Postgres.PostgresStoreUri? remote;
+        try
+        {
+            remote = StoreSelection.Parse(request.Store);
+        }
+        catch (FormatException ex)
+        {
+            stderr.WriteLine($"error: --store: {ex.Message}");
+            return 2;
+        }
+
+        var dbPath = remote?.Display ?? SqliteEventStore.PathIn(request.StateDir);
+        if (remote is null && !File.Exists(dbPath))
         {
             stderr.WriteLine($"error: no store at {dbPath}: no run was recorded with state directory {request.StateDir}");
             return 1;
@@ -40,7 +51,9 @@ public static class ReportRunner
 
         try
         {
-            await using var store = SqliteEventStore.Open(dbPath);
+            await using IEventStore store = remote is null
+                ? SqliteEventStore.Open(dbPath)
+                : await Store.Postgres.PostgresEventStore.OpenAsync(remote, cancellationToken).ConfigureAwait(false);
             RunInfo? run;
             if (request.RunId is { } id)
             {

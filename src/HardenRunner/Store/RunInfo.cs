@@ -5,7 +5,8 @@ namespace HardenRunner.Store;
 /// <summary>
 /// One run of the appliance, i.e. one job: its id, when it started and ended, its egress mode, and the workflow
 /// coordinates from the job's environment (<c>GITHUB_REPOSITORY</c>, <c>GITHUB_WORKFLOW</c>, <c>GITHUB_JOB</c>,
-/// <c>GITHUB_RUN_ID</c>) when present. <see cref="EventsLost"/> counts events that could not be stored (recorded at end).
+/// <c>GITHUB_RUN_ID</c>) when present, and the host name of the runner (the pod name on Kubernetes), so that a fleet's
+/// runs in one database can be told apart. <see cref="EventsLost"/> counts events that could not be stored (recorded at end).
 /// </summary>
 public sealed record RunInfo(string Id, DateTimeOffset StartedAt, EgressMode Mode)
 {
@@ -19,10 +20,16 @@ public sealed record RunInfo(string Id, DateTimeOffset StartedAt, EgressMode Mod
 
     public string? GitHubRunId { get; init; }
 
+    /// <summary>The runner's host name (the pod name under Kubernetes/ARC); null when unknown.</summary>
+    public string? HostName { get; init; }
+
     public long EventsLost { get; init; }
 
-    /// <summary>A run with the workflow coordinates read from <paramref name="env"/> (empty values count as absent).</summary>
-    public static RunInfo FromEnvironment(string id, DateTimeOffset startedAt, EgressMode mode, Func<string, string?> env)
+    /// <summary>
+    /// A run with the workflow coordinates read from <paramref name="env"/> (empty values count as absent) and the
+    /// runner's host name (<paramref name="hostName"/>, default <see cref="Environment.MachineName"/>).
+    /// </summary>
+    public static RunInfo FromEnvironment(string id, DateTimeOffset startedAt, EgressMode mode, Func<string, string?> env, string? hostName = null)
     {
         ArgumentNullException.ThrowIfNull(env);
         return new RunInfo(id, startedAt, mode)
@@ -31,6 +38,7 @@ public sealed record RunInfo(string Id, DateTimeOffset StartedAt, EgressMode Mod
             Workflow = NullIfEmpty(env("GITHUB_WORKFLOW")),
             Job = NullIfEmpty(env("GITHUB_JOB")),
             GitHubRunId = NullIfEmpty(env("GITHUB_RUN_ID")),
+            HostName = NullIfEmpty(hostName ?? Environment.MachineName),
         };
     }
 

@@ -128,8 +128,8 @@ public sealed class SqliteEventStore : IEventStore
             ObjectDisposedException.ThrowIf(_disposed, this);
             using var cmd = _writer.CreateCommand();
             cmd.CommandText = """
-                INSERT INTO runs (id, started_at, ended_at, mode, repository, workflow, job, github_run_id, events_lost)
-                VALUES ($id, $started, $ended, $mode, $repo, $workflow, $job, $runid, $lost)
+                INSERT INTO runs (id, started_at, ended_at, mode, repository, workflow, job, github_run_id, events_lost, host_name)
+                VALUES ($id, $started, $ended, $mode, $repo, $workflow, $job, $runid, $lost, $host)
                 """;
             cmd.Parameters.AddWithValue("$id", run.Id);
             cmd.Parameters.AddWithValue("$started", EventCodec.FormatTime(run.StartedAt));
@@ -140,6 +140,7 @@ public sealed class SqliteEventStore : IEventStore
             cmd.Parameters.AddWithValue("$job", (object?)run.Job ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$runid", (object?)run.GitHubRunId ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$lost", run.EventsLost);
+            cmd.Parameters.AddWithValue("$host", (object?)run.HostName ?? DBNull.Value);
             cmd.ExecuteNonQuery();
             _knownRuns.Add(run.Id);
         }
@@ -375,7 +376,7 @@ public sealed class SqliteEventStore : IEventStore
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = connection.CreateCommand();
         cmd.CommandText = $"""
-            SELECT id, started_at, ended_at, mode, repository, workflow, job, github_run_id, events_lost
+            SELECT id, started_at, ended_at, mode, repository, workflow, job, github_run_id, events_lost, host_name
             FROM runs {where} ORDER BY started_at DESC, rowid DESC {(limit is null ? "" : "LIMIT $limit")}
             """;
         foreach (var (name, value) in args)
@@ -400,6 +401,7 @@ public sealed class SqliteEventStore : IEventStore
                 Job = r.IsDBNull(6) ? null : r.GetString(6),
                 GitHubRunId = r.IsDBNull(7) ? null : r.GetString(7),
                 EventsLost = r.GetInt64(8),
+                HostName = r.IsDBNull(9) ? null : r.GetString(9),
             });
         }
 

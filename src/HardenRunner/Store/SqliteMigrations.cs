@@ -53,6 +53,19 @@ internal static class SqliteMigrations
         new(2, "lost-event count per run", """
             ALTER TABLE runs ADD COLUMN events_lost INTEGER NOT NULL DEFAULT 0;
             """),
+        new(3, "runner host name per run", """
+            ALTER TABLE runs ADD COLUMN host_name TEXT;
+            """),
+        new(4, "shipping state of runs forwarded to a fleet database", """
+            CREATE TABLE ship_state (
+                run_id        TEXT PRIMARY KEY REFERENCES runs (id),
+                target        TEXT NOT NULL,
+                begun         INTEGER NOT NULL DEFAULT 0,
+                shipped_seq   INTEGER NOT NULL DEFAULT 0,
+                shipped_count INTEGER NOT NULL DEFAULT 0,
+                ended         INTEGER NOT NULL DEFAULT 0
+            );
+            """),
     ];
 
     public static int Latest => All[^1].Version;

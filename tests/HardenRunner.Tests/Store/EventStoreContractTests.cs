@@ -6,7 +6,7 @@ namespace HardenRunner.Tests.Store;
 
 /// <summary>
 /// What every <see cref="IEventStore"/> must do. An implementation's test class derives from this one and says how to
-/// open a fresh store (the PostgreSQL store will do the same).
+/// open a fresh store (<see cref="SqliteEventStoreTests"/>, <see cref="PostgresEventStoreTests"/>).
 /// </summary>
 public abstract class EventStoreContractTests : IAsyncLifetime
 {
@@ -135,11 +135,13 @@ public abstract class EventStoreContractTests : IAsyncLifetime
         Assert.Equal(7, latest.EventsLost);
         Assert.Equal(EgressMode.Block, latest.Mode);
         Assert.Equal("987654321", latest.GitHubRunId);
+        Assert.Equal("runner-7", latest.HostName);
 
         var bare = await Store.GetRunAsync("bare");
         Assert.NotNull(bare);
         Assert.Null(bare.Repository);
         Assert.Null(bare.EndedAt);
+        Assert.Null(bare.HostName);
         Assert.Equal(EgressMode.Audit, bare.Mode);
         Assert.Null(await Store.GetRunAsync("missing"));
         await Assert.ThrowsAsync<StoreException>(() => Store.EndRunAsync("missing", SampleEvents.T0, 0));

@@ -32,7 +32,7 @@ public sealed class SqliteEventStoreTests : EventStoreContractTests
 
         using var c = RawConnection(store.DatabasePath);
         Assert.Equal("wal", Scalar(c, "PRAGMA journal_mode"));
-        Assert.Equal([1L, 2L], Column(c, "SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L], Column(c, "SELECT version FROM schema_version ORDER BY version"));
     }
 
     [Fact]
@@ -47,7 +47,7 @@ public sealed class SqliteEventStoreTests : EventStoreContractTests
         Assert.Equal(6, await reopened.CountEventsAsync("r1"));
         Assert.Equal("acme/web", (await reopened.GetRunAsync("r1"))!.Repository);
         using var c = RawConnection(path);
-        Assert.Equal(2L, Scalar(c, "SELECT COUNT(*) FROM schema_version"));
+        Assert.Equal((long)SqliteMigrations.Latest, Scalar(c, "SELECT COUNT(*) FROM schema_version"));
     }
 
     [Fact]
@@ -64,10 +64,11 @@ public sealed class SqliteEventStoreTests : EventStoreContractTests
 
         SqliteConnection.ClearAllPools();
         await using var store = SqliteEventStore.Open(path);
-        Assert.Equal(2, store.SchemaVersion);
+        Assert.Equal(SqliteMigrations.Latest, store.SchemaVersion);
         var run = await store.GetRunAsync("legacy");
         Assert.NotNull(run);
         Assert.Equal(0, run.EventsLost);
+        Assert.Null(run.HostName);
         await foreach (var e in store.ReadEventsAsync("legacy", EventKind.Network))
         {
             Assert.Equal("a.test", ((NetworkEvent)e.Event).Host);

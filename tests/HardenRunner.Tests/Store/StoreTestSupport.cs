@@ -77,7 +77,7 @@ public static class SampleEvents
     public static IReadOnlyList<ApplianceEvent> OneOfEach() => [Https(1), Dns(2), TcpByAddress(3), Detection(4), Exec(5), FileWrite(6)];
 
     public static RunInfo Run(string id, DateTimeOffset? started = null, EgressMode mode = EgressMode.Block, string? repo = "acme/web", string? workflow = "ci", string? job = "build") =>
-        new(id, started ?? T0, mode) { Repository = repo, Workflow = workflow, Job = job, GitHubRunId = "987654321" };
+        new(id, started ?? T0, mode) { Repository = repo, Workflow = workflow, Job = job, GitHubRunId = "987654321", HostName = "runner-7" };
 
     /// <summary>A canonical JSON form of an event (records with lists/dictionaries compare by reference).</summary>
     public static string Canonical(ApplianceEvent e) => JsonSerializer.Serialize(e, e.GetType());
