@@ -65,6 +65,14 @@ public sealed record ProxyOptions
     /// </summary>
     public IProcessAttributor? Attributor { get; init; }
 
+    /// <summary>
+    /// How long a new connection waits for its lookup before the proxy answers the client (default 250 ms). The client
+    /// cannot finish — and close its socket — before the proxy answers, so waiting here turns a lookup that is slow
+    /// under load into a found process instead of an unknown one; a lookup that takes longer goes on in the
+    /// background. Zero: never wait.
+    /// </summary>
+    public TimeSpan AttributionWait { get; init; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid value.</summary>
     public void Validate()
     {

@@ -86,8 +86,8 @@ public sealed partial class TransparentProxy : IAsyncDisposable
         var recorder = new ProxyEventRecorder(gitHubCalls, _options.Mode, TimeProvider.System);
         var destinationCheck = new DestinationCheck(_resolver, recorder);
         var chain = new ProxyChain(
-            new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: true, recorder, _attribution, log),
-            new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: false, recorder, _attribution, log),
+            new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: true, recorder, _attribution, _options.AttributionWait, log),
+            new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: false, recorder, _attribution, _options.AttributionWait, log),
             new ClientHelloPeekMiddleware(_options.ClientHelloTimeout),
             new TlsDecisionMiddleware(_policy, _options.Mode, recorder, new Splicer(_connector, destinationCheck, log), log),
             _ca,

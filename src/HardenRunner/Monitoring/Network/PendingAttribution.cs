@@ -58,6 +58,30 @@ public sealed class PendingAttribution
         action(_result);
     }
 
+    /// <summary>
+    /// Completes when the result is known or after <paramref name="limit"/>, whichever is first (never faults). For a
+    /// caller that can hold its client for a moment without the client going away — a proxied connection before the
+    /// TLS handshake: the client waits for the server's answer, so its socket is still there to be found.
+    /// </summary>
+    public async ValueTask WaitAsync(TimeSpan limit)
+    {
+        if (_done)
+        {
+            return;
+        }
+
+        var known = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Then(_ => known.TrySetResult());
+        try
+        {
+            await known.Task.WaitAsync(limit).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // the events of this connection are still published when the lookup ends, with what it found
+        }
+    }
+
     /// <summary>Sets the result and runs the waiting actions; returns how many of them threw (each runs regardless).</summary>
     internal int Complete(Attribution result)
     {

@@ -11,10 +11,12 @@ namespace HardenRunner.Proxy.Connection;
 /// Step 1 of the chain: where was the client going? Reads the original destination from the accepted socket. A
 /// connection whose destination cannot be read, or whose destination is the proxy's own listening address (someone
 /// connected to the proxy port directly instead of being redirected), is refused: the proxy never guesses a destination.
-/// Here too, once per connection, the lookup of the client's process starts (<paramref name="attribution"/>), in the
-/// background: the connection goes on at once, and its events are published when the lookup ends.
+/// Here too, once per connection, the lookup of the client's process starts (<paramref name="attribution"/>) on the
+/// lookup thread; the connection goes on when it ends or after <paramref name="attributionWait"/> (the client is
+/// waiting for the proxy's answer, so its socket is still there to be found), and its events are published when the
+/// lookup ends.
 /// </summary>
-internal sealed partial class OriginalDestinationMiddleware(IOriginalDestinationReader reader, bool isTls, ProxyEventRecorder events, AttributionQueue? attribution, ILogger logger)
+internal sealed partial class OriginalDestinationMiddleware(IOriginalDestinationReader reader, bool isTls, ProxyEventRecorder events, AttributionQueue? attribution, TimeSpan attributionWait, ILogger logger)
 {
     public const string RuleNotRedirected = "proxy: connection was not redirected (no original destination)";
 
@@ -42,6 +44,11 @@ internal sealed partial class OriginalDestinationMiddleware(IOriginalDestination
             events.Unredirected(local is null ? null : Unmap(local.Address).ToString(), local?.Port ?? 0, isTls, RuleNotRedirected, origin);
             connection.Abort(new ConnectionAbortedException(RuleNotRedirected));
             return;
+        }
+
+        if (origin is { IsCompleted: false } && attributionWait > TimeSpan.Zero)
+        {
+            await origin.WaitAsync(attributionWait).ConfigureAwait(false);
         }
 
         connection.Features.Set(new ProxyConnectionFeature(destination, isTls, origin));
