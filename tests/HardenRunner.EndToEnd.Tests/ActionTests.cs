@@ -145,7 +145,8 @@ public sealed class ActionTests
 
         var summary = await File.ReadAllTextAsync(job.Summary);
         Assert.StartsWith("# build\n## HardenRunner", summary, StringComparison.Ordinal);
-        Assert.Contains("`198.51.100.20` | 9000 | tcp | deny | blocked", summary, StringComparison.Ordinal);
+        // the destinations table (docs/reports.md): the dropped raw TCP flow is a blocked row
+        Assert.Contains(summary.Split('\n'), l => l.Contains("198.51.100.20", StringComparison.Ordinal) && l.Contains("| 9000 |", StringComparison.Ordinal) && l.Contains("blocked", StringComparison.Ordinal));
         Assert.True(await lab.HttpLog.NoneWithinAsync(r => r.Server == "exfil.test", TimeSpan.FromSeconds(1)));
         Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(payload, StringComparison.Ordinal), TimeSpan.FromSeconds(1)));
         Assert.Contains(job.Events(), e => e.GetProperty("type").GetString() == "network" && e.GetProperty("host").GetString() == "exfil.test" && e.GetProperty("action").GetString() == "blocked");

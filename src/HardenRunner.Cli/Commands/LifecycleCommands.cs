@@ -226,11 +226,18 @@ internal static class LifecycleCommands
             var summary = Path.Combine(dir, Appliance.SummaryFileName);
             if (File.Exists(summary))
             {
-                var text = await File.ReadAllTextAsync(summary, ct).ConfigureAwait(false);
-                StopOutput.WriteUntrusted(stdout, text, Environment.GetEnvironmentVariable);
-                if (Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
+                try
                 {
-                    await File.AppendAllTextAsync(stepSummary, text, ct).ConfigureAwait(false);
+                    var text = await File.ReadAllTextAsync(summary, ct).ConfigureAwait(false);
+                    StopOutput.WriteUntrusted(stdout, text, Environment.GetEnvironmentVariable);
+                    if (Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
+                    {
+                        await File.AppendAllTextAsync(stepSummary, text, ct).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    stderr.WriteLine($"harden-runner: the appliance stopped, but its summary could not be read: {ex.Message}");
                 }
             }
 

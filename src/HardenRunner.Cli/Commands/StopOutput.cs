@@ -37,12 +37,18 @@ internal static class StopOutput
     {
         try
         {
-            foreach (var line in await ReportViews.StopNoticesAsync(stateDir, env, ct).ConfigureAwait(false))
+            // written by the appliance at stop (readable by a non-root caller that holds the stop token); a state
+            // directory from before it existed: from the store
+            var notices = Path.Combine(stateDir, ReportViews.NoticesFileName);
+            var lines = File.Exists(notices)
+                ? ReportViews.NoticesToPrint(await File.ReadAllLinesAsync(notices, ct).ConfigureAwait(false), env)
+                : await ReportViews.StopNoticesAsync(stateDir, env, ct).ConfigureAwait(false);
+            foreach (var line in lines)
             {
                 stdout.WriteLine(line);
             }
         }
-        catch (Exception ex) when (ex is StoreException or IOException or InvalidDataException)
+        catch (Exception ex) when (ex is StoreException or IOException or InvalidDataException or UnauthorizedAccessException)
         {
             stderr.WriteLine($"harden-runner: could not read the run's detections: {ex.Message}");
         }

@@ -405,6 +405,22 @@ public static class Appliance
             stdout.WriteLine($"harden-runner: {insights}");
         }
 
+        if (stopAuthorization.HasToken)
+        {
+            // a non-root post step stops the appliance with the token and prints these two; nothing else is readable
+            TryStep(stderr, "make the summary readable by the stopping step", () =>
+            {
+                foreach (var name in new[] { SummaryFileName, Reporting.Views.ReportViews.NoticesFileName })
+                {
+                    var path = Path.Combine(options.StateDir, name);
+                    if (File.Exists(path))
+                    {
+                        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                    }
+                }
+            });
+        }
+
         // the control socket goes last: 'harden-runner stop' waits for it to disappear, then reads the summary
         if (control is not null)
         {

@@ -12,6 +12,13 @@ public static class ReportViews
     public const string HtmlFileName = "report.html";
     public const string SummaryFileName = "summary.md";
 
+    /// <summary>
+    /// What <c>stop</c> prints after the summary, written by the appliance at stop so that a caller who cannot open the
+    /// store (a non-root post step) can print it: one <c>::error</c>/<c>::warning</c> line per detection, then the
+    /// "View security insights …" line.
+    /// </summary>
+    public const string NoticesFileName = "notices.txt";
+
     /// <summary>Renders <paramref name="run"/> as <paramref name="format"/> (markdown, html or sarif).</summary>
     public static async Task<string> RenderAsync(IEventStore store, RunInfo run, string format, ReportLinks links, CancellationToken cancellationToken = default)
     {
@@ -40,7 +47,7 @@ public static class ReportViews
     }
 
     /// <summary>
-    /// At stop: writes <c>report.html</c> and <c>summary.md</c> (mode 0600) for run <paramref name="runId"/> under
+    /// At stop: writes <c>report.html</c>, <c>summary.md</c> and <c>notices.txt</c> (mode 0600) for run <paramref name="runId"/> under
     /// <paramref name="stateDir"/>; returns the summary text. The JSON report written just before (<c>report.json</c>)
     /// is read back when it is this run's, instead of being rendered again (for a large run that is most of the time).
     /// </summary>
@@ -57,6 +64,13 @@ public static class ReportViews
         var links = new ReportLinks(htmlPath, ReportLinks.DashboardRunUrl(env(ReportLinks.DashboardUrlVariable), runId));
         var summary = MarkdownSummary.Render(report, links, run.EventsLost);
         await WriteTextAsync(Path.Combine(stateDir, SummaryFileName), summary, cancellationToken).ConfigureAwait(false);
+        var notices = new List<string>(ActionsAnnotations.Render(report));
+        if (links.InsightsLine() is { } insights)
+        {
+            notices.Add(insights);
+        }
+
+        await WriteTextAsync(Path.Combine(stateDir, NoticesFileName), string.Concat(notices.Select(n => n + "\n")), cancellationToken).ConfigureAwait(false);
         return summary;
     }
 
@@ -93,6 +107,17 @@ public static class ReportViews
         }
 
         return lines;
+    }
+
+    /// <summary>
+    /// The lines of a <see cref="NoticesFileName"/> to print: the annotations only under GitHub Actions (they are
+    /// workflow commands), every other line always.
+    /// </summary>
+    public static IEnumerable<string> NoticesToPrint(IEnumerable<string> lines, Func<string, string?> env)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        var annotations = ActionsAnnotations.InGitHubActions(env);
+        return lines.Where(l => l.Length > 0 && (annotations || !l.StartsWith("::", StringComparison.Ordinal)));
     }
 
     /// <summary>The JSON report at <paramref name="path"/> when it exists, parses and is run <paramref name="runId"/>'s; otherwise null.</summary>
