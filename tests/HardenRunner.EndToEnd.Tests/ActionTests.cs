@@ -197,9 +197,11 @@ public sealed class ActionTests
         var during = await lab.RunInRunnerAsync("cat", [Sudoers], StepTimeout);
         Assert.Equal("# harden-runner disabled: runner ALL=(ALL) NOPASSWD:ALL\n", during.StandardOutput);
 
-        // job steps: sudo fails (and is recorded); stopping the appliance without the token is refused
+        // job steps: sudo fails (and is recorded); stopping the appliance without the token is refused. As on a runner,
+        // a step is a shell with GITHUB_ACTION set: sudo -n fails within a millisecond, often before the monitor can
+        // read its environment, and its step is then the one of its nearest ancestor (the step's shell)
         var steps = await AsRunner(lab, worker, $"""
-            GITHUB_ACTION=__sudo_step sudo -n true; echo "sudo-exit=$?"
+            GITHUB_ACTION=__sudo_step sh -c 'sudo -n true; e=$?; sleep 1; exit $e'; echo "sudo-exit=$?"
             GITHUB_ACTION=__stop_step dotnet {HardenRunnerBinary.Path} stop --state-dir {job.State}; echo "stop-exit=$?"
             ls {job.State} >/dev/null 2>&1; echo "list-exit=$?"
             cat {job.State}/events.jsonl {job.State}/appliance.log >/dev/null 2>&1; echo "read-exit=$?"
