@@ -99,5 +99,15 @@ public sealed class ContainerTrafficTests
         Assert.Contains("status: NOERROR", dig.StandardOutput, StringComparison.Ordinal);
         await appliance.WaitForEventAsync(e => e.GetProperty("type").GetString() == "network" && e.GetProperty("kind").GetString() == "dns"
             && string.Equals(e.GetProperty("host").GetString(), name, StringComparison.OrdinalIgnoreCase) && e.GetProperty("decision").GetString() == "deny" && e.GetProperty("action").GetString() == "passed", Wait);
+
+        // an HTTPS request from the container is attributed to the process in the container's namespace
+        var path = EnforcementCoreTests.Unique("/from-container-");
+        var curl = await lab.RunInContainerAsync("curl", ["-sS", "-k", "--max-time", "10", "--resolve", $"exfil.test:443:{lab.Exfil.V4}", "https://exfil.test" + path], ClientTimeout);
+        Assert.True(curl.Succeeded, curl.ToString());
+        var https = await appliance.WaitForEventAsync(e => e.GetProperty("type").GetString() == "network" && e.GetProperty("kind").GetString() == "https"
+            && e.GetProperty("path").GetString() == path, Wait);
+        Assert.Equal("deny", https.GetProperty("decision").GetString());
+        Assert.Equal(System.Text.Json.JsonValueKind.Object, https.GetProperty("process").ValueKind);
+        Assert.EndsWith("/curl", https.GetProperty("process").GetProperty("exe").GetString(), StringComparison.Ordinal);
     }
 }

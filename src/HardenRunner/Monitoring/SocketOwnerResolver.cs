@@ -7,8 +7,9 @@ namespace HardenRunner.Monitoring;
 /// <summary>
 /// Finds the process that owns the client end of a connection or datagram flow: NETLINK_SOCK_DIAG (in the
 /// monitor's network namespace) gives the client socket's inode, <see cref="SocketInodeIndex"/> the pid holding it.
-/// Works for sockets of the namespace the resolver was opened in (the runner's); a container's own namespace is not
-/// searched, and a socket already closed is not found (null, never a guess).
+/// Sockets of the namespace the resolver was opened in (the runner's) come first; when there is none, the other
+/// network namespaces on the host (containers, pods behind a bridge or veth) are searched through their /proc net
+/// tables (<see cref="ForeignNamespaceSockets"/>). A socket already closed is not found (null, never a guess).
 /// </summary>
 internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index, Func<IEnumerable<int>> candidates) : IDisposable
 {
@@ -18,6 +19,7 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
     private long _lookups;
     private long _found;
     private long _ticks;
+    private long _foreignSearches;
 
     public long Lookups => Interlocked.Read(ref _lookups);
 
@@ -27,6 +29,9 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
     public double MeanMicroseconds => Lookups == 0 ? 0 : Interlocked.Read(ref _ticks) * 1e6 / Stopwatch.Frequency / Lookups;
 
     public SocketInodeIndex Index => index;
+
+    /// <summary>How many lookups went on to search other network namespaces.</summary>
+    public long ForeignSearches => Interlocked.Read(ref _foreignSearches);
 
     /// <summary>
     /// The owner of a TCP socket whose local end is <paramref name="client"/> and, when given, whose peer is
@@ -41,7 +46,7 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
             if (s is not null)
             {
                 // the usual case (the proxy knows the original destination): one hash lookup in the kernel
-                return diag.FindExact(ProtocolType.Tcp, c, s) is { Inode: > 0 } exact ? index.FindOwner(exact.Inode, candidates()) : null;
+                return diag.FindExact(ProtocolType.Tcp, c, s) is { Inode: > 0 } exact ? index.FindOwner(exact.Inode, candidates()) : Foreign(ProtocolType.Tcp, c, s);
             }
 
             DiagSocket? best = null;
@@ -56,7 +61,7 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
                 break;
             }
 
-            return best is { } b ? index.FindOwner(b.Inode, candidates()) : null;
+            return best is { } b ? index.FindOwner(b.Inode, candidates()) : Foreign(ProtocolType.Tcp, c, null);
         });
     }
 
@@ -94,11 +99,23 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
                 }
             }
 
-            return (exact ?? wildcard) is { } s ? index.FindOwner(s.Inode, candidates()) : null;
+            return (exact ?? wildcard) is { } s ? index.FindOwner(s.Inode, candidates()) : Foreign(ProtocolType.Udp, c, null);
         });
     }
 
     public void Dispose() => diag.Dispose();
+
+    /// <summary>A socket in another network namespace (a container's): its holder, looked for among that namespace's processes first.</summary>
+    private int? Foreign(ProtocolType protocol, IPEndPoint client, IPEndPoint? server)
+    {
+        if (IPAddress.IsLoopback(client.Address))
+        {
+            return null; // loopback traffic never crosses namespaces
+        }
+
+        Interlocked.Increment(ref _foreignSearches);
+        return ForeignNamespaceSockets.Find(protocol, client, server) is { } found ? index.FindOwner(found.Inode, found.Pids) : null;
+    }
 
     internal static IPEndPoint Normalize(IPEndPoint e) =>
         e.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(e.Address.MapToIPv4(), e.Port) : e;
