@@ -57,6 +57,18 @@ public sealed record ApplianceOptions
 
     public string ResolvConfPath { get; init; } = "/etc/resolv.conf";
 
+    /// <summary>Service mode: the run's id (null: a new one).</summary>
+    public string? RunId { get; init; }
+
+    /// <summary>
+    /// Service mode: the job's GITHUB_* values (read from its worker), used for the run's coordinates and report
+    /// links instead of the appliance's own environment. Null: the appliance's environment.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? JobEnvironment { get; init; }
+
+    /// <summary>Service mode: notices recorded as detections at the start of the run (e.g. the job's invalid policy file).</summary>
+    public IReadOnlyList<string> StartupNotices { get; init; } = [];
+
     /// <summary>
     /// A network namespace file of the initial network namespace, where the kernel's proc connector lives (the
     /// appliance itself may run in another one, as in the e2e lab).
