@@ -66,6 +66,9 @@ public sealed record ApplianceOptions
     /// </summary>
     public IReadOnlyDictionary<string, string>? JobEnvironment { get; init; }
 
+    /// <summary>Look for the policy in the workspace when no path is given (service mode turns this off for a job whose file is invalid).</summary>
+    public bool PolicyFromWorkspace { get; init; } = true;
+
     /// <summary>Service mode: notices recorded as detections at the start of the run (e.g. the job's invalid policy file).</summary>
     public IReadOnlyList<string> StartupNotices { get; init; } = [];
 
@@ -85,6 +88,11 @@ public sealed record ApplianceOptions
         if (PolicyPath is not null)
         {
             return PolicyPath;
+        }
+
+        if (!PolicyFromWorkspace)
+        {
+            return null;
         }
 
         var workspace = Workspace ?? env("GITHUB_WORKSPACE");

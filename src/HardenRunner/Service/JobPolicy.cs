@@ -26,6 +26,7 @@ public static class JobPolicy
             PolicyPath = null,
             AllowedEndpoints = null,
             EgressOverride = EgressMode.Audit,
+            PolicyFromWorkspace = true,
             StartupNotices = [],
         };
         if (string.IsNullOrEmpty(workspace))
@@ -44,7 +45,7 @@ public static class JobPolicy
         if (!load.Success)
         {
             var problems = string.Join("; ", load.Diagnostics.Where(d => d.Severity == Policy.Loading.DiagnosticSeverity.Error).Select(d => d.ToString()));
-            return baseOptions with { StartupNotices = [$"the job's policy file {path} is invalid, so the job ran in audit mode: {problems}"] };
+            return baseOptions with { PolicyFromWorkspace = false, StartupNotices = [$"the job's policy file {path} is invalid, so the job ran in audit mode: {problems}"] };
         }
 
         return load.Policy!.EgressPolicy == EgressMode.Block ? candidate : candidate with { EgressOverride = EgressMode.Audit };
