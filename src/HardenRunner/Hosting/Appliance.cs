@@ -353,7 +353,8 @@ public static class Appliance
             }
 
             // undo: in block mode after a failed start the table stays (fail-closed); otherwise remove it
-            var removeTable = ready || mode == EgressMode.Audit;
+            // (in service mode, a run that hands over to the next leaves the table for it to replace atomically)
+            var removeTable = (ready || mode == EgressMode.Audit) && options.HandOver?.KeepTable != true;
             if (lockdownApplied)
             {
                 TryStep(stderr, "restore the sudoers files and container sockets", () => PrivilegeLockdown.Restore(lockdownState));

@@ -69,6 +69,9 @@ public sealed record ApplianceOptions
     /// <summary>Look for the policy in the workspace when no path is given (service mode turns this off for a job whose file is invalid).</summary>
     public bool PolicyFromWorkspace { get; init; } = true;
 
+    /// <summary>Service mode: whether this run leaves its firewall table for the next run at stop (null: never).</summary>
+    public Service.SessionHandOver? HandOver { get; init; }
+
     /// <summary>Service mode: notices recorded as detections at the start of the run (e.g. the job's invalid policy file).</summary>
     public IReadOnlyList<string> StartupNotices { get; init; } = [];
 

@@ -61,7 +61,8 @@ public static class ServiceHost
                 {
                     if (current is not null)
                     {
-                        await current.StopAsync().ConfigureAwait(false);
+                        // a switch: the table stays until the next run replaces it
+                        await current.StopAsync(handOver: true).ConfigureAwait(false);
                     }
 
                     current = StartSession(machine, key, tracker.ActiveWorker, stdout, stderr);
@@ -120,9 +121,11 @@ public static class ServiceHost
             File.Delete(ready);
         }
 
+        var handOver = new SessionHandOver();
+        options = options with { HandOver = handOver };
         var cts = new CancellationTokenSource();
         var task = Task.Run(() => Appliance.RunAsync(options, stdout, stderr, cts.Token), CancellationToken.None);
-        return new Session(key, options.RunId, task, cts);
+        return new Session(key, options.RunId, task, cts, handOver);
     }
 
     private static void Log(TextWriter stdout, string message)
@@ -134,7 +137,7 @@ public static class ServiceHost
     private static string NewRunId() =>
         DateTimeOffset.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3));
 
-    private sealed class Session(int key, string? runId, Task<int> task, CancellationTokenSource cts)
+    private sealed class Session(int key, string? runId, Task<int> task, CancellationTokenSource cts, SessionHandOver handOver)
     {
         private bool _stopped;
 
@@ -144,12 +147,15 @@ public static class ServiceHost
 
         public Task<int> Task { get; } = task;
 
+        private SessionHandOver HandOverState { get; } = handOver;
+
         /// <summary>Stops the session (its reports are written) and returns its exit code.</summary>
-        public async Task<int> StopAsync()
+        public async Task<int> StopAsync(bool handOver = false)
         {
             if (!_stopped)
             {
                 _stopped = true;
+                HandOverState.KeepTable = handOver;
                 await cts.CancelAsync().ConfigureAwait(false);
             }
 
