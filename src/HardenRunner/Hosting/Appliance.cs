@@ -325,7 +325,15 @@ public static class Appliance
             {
             }
 
-            SystemdNotify.Notify("STOPPING=1", "STATUS=stopping: restoring and writing the reports");
+            // service mode hands over to the next run: systemd must not see the service stopping
+            if (options.HandOver?.KeepTable == true)
+            {
+                SystemdNotify.Notify("STATUS=switching runs: writing the reports of run " + runId);
+            }
+            else
+            {
+                SystemdNotify.Notify("STOPPING=1", "STATUS=stopping: restoring and writing the reports");
+            }
             stdout.WriteLine("harden-runner: stopping");
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
