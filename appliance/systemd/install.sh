@@ -6,7 +6,7 @@
 #   --binary     a published harden-runner (the single file, or the 'dotnet publish' output directory);
 #                build one with: dotnet publish src/HardenRunner.Cli -c Release -o out
 #   --policy     the machine's policy file, installed as /etc/harden-runner/policy.yml
-#   --args       extra 'harden-runner run' options for /etc/default/harden-runner (e.g. "--egress-policy block")
+#   --args       extra 'harden-runner service' options for /etc/default/harden-runner (e.g. "--egress-policy block")
 #   --root       install into an image tree mounted at DIR instead of / (no systemctl calls)
 #   --no-enable  do not enable/start the service
 set -eu
@@ -54,7 +54,7 @@ fi
 if [ ! -e "$root/etc/default/harden-runner" ] || [ -n "$args" ]; then
   umask 022
   {
-    echo "# Options of 'harden-runner run' for harden-runner.service (see docs/deployment.md)."
+    echo "# Options of 'harden-runner service' for harden-runner.service (see docs/deployment.md)."
     echo "HARDEN_RUNNER_ARGS=\"$args\""
   } > "$root/etc/default/harden-runner"
 fi

@@ -62,7 +62,7 @@ public sealed class SystemdUnitTests : IDisposable
     {
         Skip.IfNot(Environment.IsPrivilegedProcess, "install.sh runs as root (CI does)");
         var root = await InstallAsync();
-        Assert.Equal("# Options of 'harden-runner run' for harden-runner.service (see docs/deployment.md).\nHARDEN_RUNNER_ARGS=\"--policy /etc/harden-runner/policy.yml --egress-policy block\"\n", await File.ReadAllTextAsync(Path.Combine(root, "etc", "default", "harden-runner")));
+        Assert.Equal("# Options of 'harden-runner service' for harden-runner.service (see docs/deployment.md).\nHARDEN_RUNNER_ARGS=\"--policy /etc/harden-runner/policy.yml --egress-policy block\"\n", await File.ReadAllTextAsync(Path.Combine(root, "etc", "default", "harden-runner")));
         Assert.True(File.Exists(Path.Combine(root, "etc", "harden-runner", "policy.yml")));
         var unit = await File.ReadAllTextAsync(Path.Combine(root, "etc", "systemd", "system", "harden-runner.service"));
         Assert.Contains("Type=notify", unit, StringComparison.Ordinal);

@@ -8,7 +8,7 @@ using HardenRunner.Policy.Model;
 namespace HardenRunner.Cli.Commands;
 
 /// <summary><c>harden-runner run | start | stop | status</c>.</summary>
-internal static class LifecycleCommands
+internal static partial class LifecycleCommands
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(90);
@@ -22,6 +22,7 @@ internal static class LifecycleCommands
         yield return Start(stdout, stderr);
         yield return Stop(stdout, stderr);
         yield return Status(stdout, stderr);
+        yield return Service(stdout, stderr);
     }
 
     /// <summary><c>--store</c> (run, start, report); <c>$HARDEN_RUNNER_STORE</c> when absent (docs/store.md).</summary>

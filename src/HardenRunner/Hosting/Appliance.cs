@@ -147,8 +147,9 @@ public static class Appliance
             stderr.WriteLine($"harden-runner: removed the CA of a previous run that did not stop cleanly ({leftover.Restored.Count} file(s) restored)");
         }
 
-        var runId = NewRunId();
+        var runId = options.RunId ?? NewRunId();
         var started = DateTimeOffset.UtcNow;
+        Func<string, string?> jobEnv = options.JobEnvironment is { } je ? k => je.GetValueOrDefault(k) : Environment.GetEnvironmentVariable;
         var tally = new RunTally();
         await using var jsonl = new JsonlEventSink(Path.Combine(options.StateDir, EventsFileName), runId);
 
@@ -160,10 +161,14 @@ public static class Appliance
             stderr.WriteLine($"harden-runner: fleet store {fleetStore.Display}: events are kept in {SqliteEventStore.PathIn(options.StateDir)} and shipped there");
         }
 
-        await store.BeginRunAsync(RunInfo.FromEnvironment(runId, started, policy.EgressPolicy, Environment.GetEnvironmentVariable), cancellationToken).ConfigureAwait(false);
+        await store.BeginRunAsync(RunInfo.FromEnvironment(runId, started, policy.EgressPolicy, jobEnv), cancellationToken).ConfigureAwait(false);
         var stored = new StoreEventSink(store, runId);
         // blocked network events also raise egress-blocked (with their process and step)
         var events = new EgressBlockedDetector(new CompositeEventSink(stored, jsonl, tally));
+        foreach (var notice in options.StartupNotices)
+        {
+            events.Publish(new DetectionEvent(started, "policy-invalid", "medium", notice, new Dictionary<string, string>()));
+        }
 
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stopping.Cancel(); });
@@ -320,7 +325,15 @@ public static class Appliance
             {
             }
 
-            SystemdNotify.Notify("STOPPING=1", "STATUS=stopping: restoring and writing the reports");
+            // service mode hands over to the next run: systemd must not see the service stopping
+            if (options.HandOver?.KeepTable == true)
+            {
+                SystemdNotify.Notify("STATUS=switching runs: writing the reports of run " + runId);
+            }
+            else
+            {
+                SystemdNotify.Notify("STOPPING=1", "STATUS=stopping: restoring and writing the reports");
+            }
             stdout.WriteLine("harden-runner: stopping");
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !stopping.IsCancellationRequested)
@@ -348,7 +361,8 @@ public static class Appliance
             }
 
             // undo: in block mode after a failed start the table stays (fail-closed); otherwise remove it
-            var removeTable = ready || mode == EgressMode.Audit;
+            // (in service mode, a run that hands over to the next leaves the table for it to replace atomically)
+            var removeTable = (ready || mode == EgressMode.Audit) && options.HandOver?.KeepTable != true;
             if (lockdownApplied)
             {
                 TryStep(stderr, "restore the sudoers files and container sockets", () => PrivilegeLockdown.Restore(lockdownState));
@@ -395,12 +409,12 @@ public static class Appliance
         // summary.md and report.html from the store (Reporting/Views); the tally's summary if the store cannot render
         string? summary = null;
         await TryStepAsync(stderr, "write the HTML report and the summary", async () =>
-            summary = await Reporting.Views.ReportViews.WriteStopReportsAsync(store, runId, options.StateDir, Environment.GetEnvironmentVariable, CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
+            summary = await Reporting.Views.ReportViews.WriteStopReportsAsync(store, runId, options.StateDir, jobEnv, CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
         if (summary is null)
         {
             await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), RunSummary.Render(runId, mode, started, ended, tally, Math.Max(jsonl.Dropped, stored.Lost)), CancellationToken.None).ConfigureAwait(false);
         }
-        else if (Reporting.Views.ReportViews.LinksIn(options.StateDir, runId, Environment.GetEnvironmentVariable).InsightsLine() is { } insights)
+        else if (Reporting.Views.ReportViews.LinksIn(options.StateDir, runId, jobEnv).InsightsLine() is { } insights)
         {
             stdout.WriteLine($"harden-runner: {insights}");
         }

@@ -57,6 +57,24 @@ public sealed record ApplianceOptions
 
     public string ResolvConfPath { get; init; } = "/etc/resolv.conf";
 
+    /// <summary>Service mode: the run's id (null: a new one).</summary>
+    public string? RunId { get; init; }
+
+    /// <summary>
+    /// Service mode: the job's GITHUB_* values (read from its worker), used for the run's coordinates and report
+    /// links instead of the appliance's own environment. Null: the appliance's environment.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? JobEnvironment { get; init; }
+
+    /// <summary>Look for the policy in the workspace when no path is given (service mode turns this off for a job whose file is invalid).</summary>
+    public bool PolicyFromWorkspace { get; init; } = true;
+
+    /// <summary>Service mode: whether this run leaves its firewall table for the next run at stop (null: never).</summary>
+    public Service.SessionHandOver? HandOver { get; init; }
+
+    /// <summary>Service mode: notices recorded as detections at the start of the run (e.g. the job's invalid policy file).</summary>
+    public IReadOnlyList<string> StartupNotices { get; init; } = [];
+
     /// <summary>
     /// A network namespace file of the initial network namespace, where the kernel's proc connector lives (the
     /// appliance itself may run in another one, as in the e2e lab).
@@ -73,6 +91,11 @@ public sealed record ApplianceOptions
         if (PolicyPath is not null)
         {
             return PolicyPath;
+        }
+
+        if (!PolicyFromWorkspace)
+        {
+            return null;
         }
 
         var workspace = Workspace ?? env("GITHUB_WORKSPACE");
