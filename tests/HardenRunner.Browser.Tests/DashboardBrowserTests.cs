@@ -46,4 +46,26 @@ public sealed class DashboardBrowserTests(BrowserFixture fixture) : IClassFixtur
         probe.AssertNoErrors();
         Assert.All(probe.Requests, u => Assert.StartsWith(fixture.DashboardBase.AbsoluteUri, u, StringComparison.Ordinal));
     }
+
+    [SkippableFact]
+    public async Task OrganisationViews_OpenFromTheNav_FilterInPage_WithoutErrors()
+    {
+        BrowserFixture.SkipUnlessAvailable();
+        const string VisibleRows = "Array.from(document.querySelectorAll('#{0} tbody tr')).filter(r => !r.hidden && r.offsetHeight > 0).length";
+        await using var probe = await fixture.NewPageAsync();
+        await probe.Page.GoToAsync(fixture.DashboardBase.AbsoluteUri);
+        await Task.WhenAll(probe.Page.WaitForNavigationAsync(), probe.Page.ClickAsync("#views a[href='/destinations']"));
+        Assert.EndsWith("/destinations", probe.Page.Url, StringComparison.Ordinal);
+        Assert.Equal(5, await probe.Page.EvaluateExpressionAsync<int>(string.Format(System.Globalization.CultureInfo.InvariantCulture, VisibleRows, "tbl-destinations")));
+        await probe.Page.ScreenshotAsync(Path.Combine(fixture.ScreenshotDir, "dashboard-destinations.png"));
+        await probe.Page.TypeAsync("input[data-for=tbl-destinations]", "exfil");
+        Assert.Equal(1, await probe.Page.EvaluateExpressionAsync<int>(string.Format(System.Globalization.CultureInfo.InvariantCulture, VisibleRows, "tbl-destinations")));
+
+        await Task.WhenAll(probe.Page.WaitForNavigationAsync(), probe.Page.ClickAsync("#views a[href='/detections']"));
+        Assert.Equal(12, await probe.Page.EvaluateExpressionAsync<int>(string.Format(System.Globalization.CultureInfo.InvariantCulture, VisibleRows, "tbl-detections")));
+        await Task.WhenAll(probe.Page.WaitForNavigationAsync(), probe.Page.ClickAsync("#tbl-detections a[href='/runs/run-api-1']"));
+        Assert.EndsWith("/runs/run-api-1", probe.Page.Url, StringComparison.Ordinal);
+        probe.AssertNoErrors();
+        Assert.All(probe.Requests, u => Assert.StartsWith(fixture.DashboardBase.AbsoluteUri, u, StringComparison.Ordinal));
+    }
 }

@@ -14,6 +14,28 @@ public sealed record DashboardOptions
     public int DefaultRunLimit { get; init; } = 200;
 
     /// <summary>
+    /// Per-repository access (<c>--access FILE</c>); null: single-user, everyone who reaches the dashboard sees every
+    /// run. When set, <see cref="AuthHeader"/> must be set too: it names the user of each request.
+    /// </summary>
+    public DashboardAccess? Access { get; init; }
+
+    /// <summary>
+    /// The request header a trusted reverse proxy sets to the authenticated user name (<c>--auth-header</c>, e.g.
+    /// <c>X-Forwarded-User</c>). Honoured only when configured, and only together with <see cref="Access"/>.
+    /// </summary>
+    public string? AuthHeader { get; init; }
+
+    /// <summary>Null when <see cref="Access"/> and <see cref="AuthHeader"/> are consistent, else the reason.</summary>
+    public string? AccessError() => (Access, AuthHeader) switch
+    {
+        (null, null) => null,
+        (not null, null) => "--access needs --auth-header: the header your reverse proxy sets to the authenticated user",
+        (null, not null) => "--auth-header needs --access: the file that says which repositories each user may see",
+        (_, var h) when h.Length == 0 || h.Any(c => !(char.IsAsciiLetterOrDigit(c) || c == '-' || c == '_')) => $"--auth-header: '{h}' is not a header name",
+        _ => null,
+    };
+
+    /// <summary>
     /// Parses <c>--urls</c> ("URL;URL" or "URL,URL"): each must be <c>http://</c> with an IP literal or <c>localhost</c>
     /// host and a port. Returns the endpoints, or an error message naming the bad URL.
     /// </summary>

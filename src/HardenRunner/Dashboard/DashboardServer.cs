@@ -22,9 +22,13 @@ public sealed record RunListEntry(RunInfo Run, long Blocked, long Detections, lo
 
 /// <summary>
 /// <c>harden-runner dashboard</c>: a small web UI over the store (any <see cref="IEventStore"/>). Pages: <c>/</c>
-/// (runs, with filters by repository, workflow, job and mode) and <c>/runs/ID</c> (the run's HTML report, the same
-/// renderer as <c>report --format html</c>). JSON API: <c>/api/runs</c>, <c>/api/runs/ID</c> (the JSON report),
-/// <c>/api/runs/ID/events?kind=network|file|process|detection</c>. Read-only (GET and HEAD only). Requests whose
+/// (runs, with filters by repository, workflow, job, runner and mode), <c>/runs/ID</c> (the run's HTML report, the same
+/// renderer as <c>report --format html</c>), and the organisation views <c>/destinations</c> (every destination with
+/// the jobs that use it) and <c>/detections</c> (every detection across runs). JSON API: <c>/api/runs</c>,
+/// <c>/api/runs/ID</c> (the JSON report), <c>/api/runs/ID/events?kind=network|file|process|detection</c>,
+/// <c>/api/destinations</c>, <c>/api/detections</c>. With <see cref="DashboardOptions.Access"/> each request's user
+/// (from the trusted proxy header) sees only the runs of their repositories, everywhere; another user's run is a 404.
+/// Read-only (GET and HEAD only). Requests whose
 /// <c>Host</c> is not a loopback or bound address are refused, so a web page cannot reach a loopback dashboard
 /// through DNS rebinding. Every page carries the report's Content-Security-Policy.
 /// </summary>
@@ -55,6 +59,11 @@ public sealed class DashboardServer : IAsyncDisposable
         if (error is not null)
         {
             throw new ArgumentException(error, nameof(options));
+        }
+
+        if (options.AccessError() is { } accessError)
+        {
+            throw new ArgumentException(accessError, nameof(options));
         }
 
         var server = new DashboardServer(store, options);
@@ -90,10 +99,10 @@ public sealed class DashboardServer : IAsyncDisposable
     }
 
     /// <summary>Runs matching the filter with their counts (ended runs' counts are cached; a running run is counted afresh).</summary>
-    public async Task<IReadOnlyList<RunListEntry>> ListAsync(RunFilter filter, string? mode, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<RunListEntry>> ListAsync(RunFilter filter, string? mode, CancellationToken cancellationToken, string? user = null)
     {
         ArgumentNullException.ThrowIfNull(filter);
-        var runs = await _store.ListRunsAsync(filter, cancellationToken).ConfigureAwait(false);
+        var runs = await VisibleRunsAsync(filter, user, cancellationToken).ConfigureAwait(false);
         var result = new List<RunListEntry>(runs.Count);
         foreach (var run in runs)
         {
@@ -131,6 +140,27 @@ public sealed class DashboardServer : IAsyncDisposable
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Runs matching the filter that <paramref name="user"/> may see (null: no access mapping, every run). With a
+    /// mapping, the store is asked without a limit and the limit applies to the visible runs.
+    /// </summary>
+    public async Task<IReadOnlyList<RunInfo>> VisibleRunsAsync(RunFilter filter, string? user, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        if (user is null || _options.Access is not { } access)
+        {
+            return await _store.ListRunsAsync(filter, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (filter.Repository is { } repo && !access.Allows(user, repo))
+        {
+            return [];
+        }
+
+        var all = await _store.ListRunsAsync(filter with { Limit = null }, cancellationToken).ConfigureAwait(false);
+        return [.. all.Where(r => access.Allows(user, r)).Take(filter.Limit ?? int.MaxValue)];
     }
 
     public async ValueTask DisposeAsync()
@@ -173,6 +203,24 @@ public sealed class DashboardServer : IAsyncDisposable
             return;
         }
 
+        string? user = null;
+        if (_options.Access is { } access && _options.AuthHeader is { } header)
+        {
+            var values = http.Request.Headers[header];
+            if (values.Count != 1 || string.IsNullOrWhiteSpace(values[0]))
+            {
+                await Text(http, 401, "text/plain", $"not authenticated: the dashboard expects the user in the {header} header from its reverse proxy\n").ConfigureAwait(false);
+                return;
+            }
+
+            user = values[0]!.Trim();
+            if (!access.Knows(user))
+            {
+                await Text(http, 403, "text/plain", "this user has no access to the dashboard\n").ConfigureAwait(false);
+                return;
+            }
+        }
+
         var ct = http.RequestAborted;
         var path = http.Request.Path.Value ?? "/";
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
@@ -181,19 +229,31 @@ public sealed class DashboardServer : IAsyncDisposable
             switch (segments)
             {
                 case []:
-                    await RunsPageAsync(http, ct).ConfigureAwait(false);
+                    await RunsPageAsync(http, user, ct).ConfigureAwait(false);
                     break;
                 case ["runs", var id]:
-                    await RunPageAsync(http, id, ct).ConfigureAwait(false);
+                    await RunPageAsync(http, id, user, ct).ConfigureAwait(false);
+                    break;
+                case ["destinations"]:
+                    await DestinationsAsync(http, user, api: false, ct).ConfigureAwait(false);
+                    break;
+                case ["detections"]:
+                    await DetectionsAsync(http, user, api: false, ct).ConfigureAwait(false);
                     break;
                 case ["api", "runs"]:
-                    await RunsApiAsync(http, ct).ConfigureAwait(false);
+                    await RunsApiAsync(http, user, ct).ConfigureAwait(false);
                     break;
                 case ["api", "runs", var id]:
-                    await RunApiAsync(http, id, ct).ConfigureAwait(false);
+                    await RunApiAsync(http, id, user, ct).ConfigureAwait(false);
                     break;
                 case ["api", "runs", var id, "events"]:
-                    await EventsApiAsync(http, id, ct).ConfigureAwait(false);
+                    await EventsApiAsync(http, id, user, ct).ConfigureAwait(false);
+                    break;
+                case ["api", "destinations"]:
+                    await DestinationsAsync(http, user, api: true, ct).ConfigureAwait(false);
+                    break;
+                case ["api", "detections"]:
+                    await DetectionsAsync(http, user, api: true, ct).ConfigureAwait(false);
                     break;
                 default:
                     await NotFoundAsync(http, "no such page").ConfigureAwait(false);
@@ -227,19 +287,120 @@ public sealed class DashboardServer : IAsyncDisposable
         return IPAddress.IsLoopback(ip) || (local is not null && (ip.Equals(local) || (local.IsIPv4MappedToIPv6 && ip.Equals(local.MapToIPv4()))));
     }
 
-    private async Task RunsPageAsync(HttpContext http, CancellationToken ct)
+    private async Task RunsPageAsync(HttpContext http, string? user, CancellationToken ct)
     {
         var q = http.Request.Query;
         var filter = Filter(http);
         var mode = Query(q, "mode");
-        var runs = await ListAsync(filter, mode, ct).ConfigureAwait(false);
-        var all = await _store.ListRunsAsync(new RunFilter { Limit = 1000 }, ct).ConfigureAwait(false);
-        await Text(http, 200, "text/html; charset=utf-8", DashboardPages.RunsPage(runs, all, filter, mode)).ConfigureAwait(false);
+        var runs = await ListAsync(filter, mode, ct, user).ConfigureAwait(false);
+        var all = await VisibleRunsAsync(new RunFilter { Limit = 1000 }, user, ct).ConfigureAwait(false);
+        await Text(http, 200, "text/html; charset=utf-8", DashboardPages.RunsPage(runs, all, filter, mode, user)).ConfigureAwait(false);
     }
 
-    private async Task RunPageAsync(HttpContext http, string id, CancellationToken ct)
+    /// <summary>The run, when it exists and <paramref name="user"/> may see it; else null (the same 404 either way, so ids of other repositories' runs are not confirmed).</summary>
+    private async Task<RunInfo?> VisibleRunAsync(string id, string? user, CancellationToken ct)
     {
-        if (await _store.GetRunAsync(id, ct).ConfigureAwait(false) is not { } run)
+        var run = await _store.GetRunAsync(id, ct).ConfigureAwait(false);
+        return run is not null && (user is null || _options.Access is not { } access || access.Allows(user, run)) ? run : null;
+    }
+
+    private async Task DestinationsAsync(HttpContext http, string? user, bool api, CancellationToken ct)
+    {
+        var filter = Filter(http);
+        var runs = await VisibleRunsAsync(filter, user, ct).ConfigureAwait(false);
+        var destinations = await FleetViews.DestinationsAsync(_store, runs, ct).ConfigureAwait(false);
+        if (!api)
+        {
+            var all = await VisibleRunsAsync(new RunFilter { Limit = 1000 }, user, ct).ConfigureAwait(false);
+            await Text(http, 200, "text/html; charset=utf-8", DashboardPages.DestinationsPage(destinations, all, filter, runs.Count, user)).ConfigureAwait(false);
+            return;
+        }
+
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, JsonOptions))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("runs", runs.Count);
+            w.WriteStartArray("destinations");
+            foreach (var d in destinations)
+            {
+                w.WriteStartObject();
+                w.WriteString("destination", d.Destination);
+                w.WriteStartArray("jobs");
+                foreach (var j in d.Jobs)
+                {
+                    w.WriteStartObject();
+                    EventCodec.WriteNullable(w, "repository", j.Repository);
+                    EventCodec.WriteNullable(w, "workflow", j.Workflow);
+                    EventCodec.WriteNullable(w, "job", j.Job);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                w.WriteStartArray("runners");
+                foreach (var r in d.Runners)
+                {
+                    w.WriteStringValue(r);
+                }
+
+                w.WriteEndArray();
+                w.WriteNumber("runs", d.Runs);
+                w.WriteNumber("passed", d.Passed);
+                w.WriteNumber("blocked", d.Blocked);
+                w.WriteString("lastSeen", EventCodec.FormatTime(d.LastSeen));
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        await Bytes(http, 200, "application/json", buffer).ConfigureAwait(false);
+    }
+
+    private async Task DetectionsAsync(HttpContext http, string? user, bool api, CancellationToken ct)
+    {
+        var filter = Filter(http);
+        var runs = await VisibleRunsAsync(filter, user, ct).ConfigureAwait(false);
+        var detections = await FleetViews.DetectionsAsync(_store, runs, ct).ConfigureAwait(false);
+        if (!api)
+        {
+            var all = await VisibleRunsAsync(new RunFilter { Limit = 1000 }, user, ct).ConfigureAwait(false);
+            await Text(http, 200, "text/html; charset=utf-8", DashboardPages.DetectionsPage(detections, all, filter, runs.Count, user)).ConfigureAwait(false);
+            return;
+        }
+
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, JsonOptions))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("runs", runs.Count);
+            w.WriteStartArray("detections");
+            foreach (var d in detections)
+            {
+                w.WriteStartObject();
+                w.WriteString("runId", d.Run.Id);
+                EventCodec.WriteNullable(w, "repository", d.Run.Repository);
+                EventCodec.WriteNullable(w, "workflow", d.Run.Workflow);
+                EventCodec.WriteNullable(w, "job", d.Run.Job);
+                EventCodec.WriteNullable(w, "runner", d.Run.HostName);
+                w.WriteString("time", EventCodec.FormatTime(d.Detection.Time));
+                w.WriteString("type", d.Detection.Type);
+                w.WriteString("severity", d.Detection.Severity);
+                w.WriteString("summary", d.Detection.Summary);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        await Bytes(http, 200, "application/json", buffer).ConfigureAwait(false);
+    }
+
+    private async Task RunPageAsync(HttpContext http, string id, string? user, CancellationToken ct)
+    {
+        if (await VisibleRunAsync(id, user, ct).ConfigureAwait(false) is not { } run)
         {
             await NotFoundAsync(http, $"no run '{id}'").ConfigureAwait(false);
             return;
@@ -249,9 +410,9 @@ public sealed class DashboardServer : IAsyncDisposable
         await Text(http, 200, "text/html; charset=utf-8", HtmlReport.Render(report, new HtmlReportOptions { BackLink = "/" })).ConfigureAwait(false);
     }
 
-    private async Task RunsApiAsync(HttpContext http, CancellationToken ct)
+    private async Task RunsApiAsync(HttpContext http, string? user, CancellationToken ct)
     {
-        var runs = await ListAsync(Filter(http), Query(http.Request.Query, "mode"), ct).ConfigureAwait(false);
+        var runs = await ListAsync(Filter(http), Query(http.Request.Query, "mode"), ct, user).ConfigureAwait(false);
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, JsonOptions))
         {
@@ -275,6 +436,7 @@ public sealed class DashboardServer : IAsyncDisposable
                 EventCodec.WriteNullable(w, "workflow", e.Run.Workflow);
                 EventCodec.WriteNullable(w, "job", e.Run.Job);
                 EventCodec.WriteNullable(w, "runId", e.Run.GitHubRunId);
+                EventCodec.WriteNullable(w, "runner", e.Run.HostName);
                 w.WriteNumber("blocked", e.Blocked);
                 w.WriteNumber("detections", e.Detections);
                 w.WriteNumber("events", e.Events);
@@ -288,9 +450,9 @@ public sealed class DashboardServer : IAsyncDisposable
         await Bytes(http, 200, "application/json", buffer).ConfigureAwait(false);
     }
 
-    private async Task RunApiAsync(HttpContext http, string id, CancellationToken ct)
+    private async Task RunApiAsync(HttpContext http, string id, string? user, CancellationToken ct)
     {
-        if (await _store.GetRunAsync(id, ct).ConfigureAwait(false) is not { } run)
+        if (await VisibleRunAsync(id, user, ct).ConfigureAwait(false) is not { } run)
         {
             await NotFoundAsync(http, $"no run '{id}'").ConfigureAwait(false);
             return;
@@ -301,9 +463,9 @@ public sealed class DashboardServer : IAsyncDisposable
         await Bytes(http, 200, "application/json", buffer).ConfigureAwait(false);
     }
 
-    private async Task EventsApiAsync(HttpContext http, string id, CancellationToken ct)
+    private async Task EventsApiAsync(HttpContext http, string id, string? user, CancellationToken ct)
     {
-        if (await _store.GetRunAsync(id, ct).ConfigureAwait(false) is not { } run)
+        if (await VisibleRunAsync(id, user, ct).ConfigureAwait(false) is not { } run)
         {
             await NotFoundAsync(http, $"no run '{id}'").ConfigureAwait(false);
             return;
@@ -333,7 +495,7 @@ public sealed class DashboardServer : IAsyncDisposable
     {
         var q = http.Request.Query;
         var limit = int.TryParse(Query(q, "limit"), NumberStyles.None, CultureInfo.InvariantCulture, out var l) && l > 0 ? Math.Min(l, 10_000) : _options.DefaultRunLimit;
-        return new RunFilter { Repository = Query(q, "repository"), Workflow = Query(q, "workflow"), Job = Query(q, "job"), Limit = limit };
+        return new RunFilter { Repository = Query(q, "repository"), Workflow = Query(q, "workflow"), Job = Query(q, "job"), HostName = Query(q, "runner"), Limit = limit };
     }
 
     private static string? Query(IQueryCollection q, string name) => q.TryGetValue(name, out var v) && v.Count > 0 && !string.IsNullOrEmpty(v[0]) ? v[0] : null;

@@ -5,7 +5,8 @@ using HardenRunner.Store;
 namespace HardenRunner.Insights;
 
 /// <summary>What <c>harden-runner recommend</c> was asked for.</summary>
-public sealed record RecommendRequest(string StateDir, string? RunId, int? Runs, string? OutputPath, bool Permissions = false);
+/// <remarks><paramref name="Store"/> is <c>--store</c> / <c>$HARDEN_RUNNER_STORE</c> (null: the local file): with the fleet's PostgreSQL database, the job's runs from every runner are used.</remarks>
+public sealed record RecommendRequest(string StateDir, string? RunId, int? Runs, string? OutputPath, bool Permissions = false, string? Store = null);
 
 /// <summary>
 /// <c>harden-runner recommend [--run ID] [--runs N] [--permissions] [-o FILE] [--state-dir DIR]</c>: the policy (or, with
@@ -26,16 +27,17 @@ public static class RecommendRunner
             return 2;
         }
 
-        var dbPath = SqliteEventStore.PathIn(request.StateDir);
-        if (!File.Exists(dbPath))
+        var (opened, code, error) = await StoreReader.OpenAsync(request.Store, request.StateDir, cancellationToken).ConfigureAwait(false);
+        if (opened is null)
         {
-            stderr.WriteLine($"error: no store at {dbPath}: no run was recorded with state directory {request.StateDir}");
-            return 1;
+            stderr.WriteLine($"error: {error}");
+            return code;
         }
 
+        var dbPath = opened.Display;
         try
         {
-            await using var store = SqliteEventStore.Open(dbPath);
+            await using var store = opened.Store;
             var run = request.RunId is { } id
                 ? await store.GetRunAsync(id, cancellationToken).ConfigureAwait(false)
                 : (await store.ListRunsAsync(new RunFilter { Limit = 1 }, cancellationToken).ConfigureAwait(false)).FirstOrDefault();

@@ -45,7 +45,7 @@ public sealed record RunInfo(string Id, DateTimeOffset StartedAt, EgressMode Mod
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 }
 
-/// <summary>Which runs to list: optionally only those of one repository/workflow/job; newest first, at most <see cref="Limit"/>.</summary>
+/// <summary>Which runs to list: optionally only those of one repository/workflow/job/runner host; newest first, at most <see cref="Limit"/>.</summary>
 public sealed record RunFilter
 {
     public static readonly RunFilter All = new();
@@ -55,6 +55,9 @@ public sealed record RunFilter
     public string? Workflow { get; init; }
 
     public string? Job { get; init; }
+
+    /// <summary>Only runs recorded on this runner host (<see cref="RunInfo.HostName"/>).</summary>
+    public string? HostName { get; init; }
 
     public int? Limit { get; init; }
 }

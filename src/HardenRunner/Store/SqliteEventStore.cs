@@ -267,6 +267,12 @@ public sealed class SqliteEventStore : IEventStore
             args.Add(("$job", filter.Job));
         }
 
+        if (filter.HostName is not null)
+        {
+            where.Add("host_name = $host");
+            args.Add(("$host", filter.HostName));
+        }
+
         return QueryRunsAsync(where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where), args, filter.Limit, cancellationToken);
     }
 

@@ -23,9 +23,9 @@ public sealed class DashboardFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _store = StoreFixture.Create();
-        await ViewSampleRun.RecordAsync(_store.Store, "run-web-1", EgressMode.Audit, ViewSampleRun.T0);
-        await ViewSampleRun.RecordAsync(_store.Store, "run-web-2", EgressMode.Block, ViewSampleRun.T0.AddHours(1));
-        await ViewSampleRun.RecordAsync(_store.Store, "run-api-1", EgressMode.Block, ViewSampleRun.T0.AddHours(2), repository: "acme/api", workflow: "release", job: "publish");
+        await ViewSampleRun.RecordAsync(_store.Store, "run-web-1", EgressMode.Audit, ViewSampleRun.T0, hostName: "runner-a");
+        await ViewSampleRun.RecordAsync(_store.Store, "run-web-2", EgressMode.Block, ViewSampleRun.T0.AddHours(1), hostName: "runner-b");
+        await ViewSampleRun.RecordAsync(_store.Store, "run-api-1", EgressMode.Block, ViewSampleRun.T0.AddHours(2), repository: "acme/api", workflow: "release", job: "publish", hostName: "runner-a");
         Server = await DashboardServer.StartAsync(_store.Store, new DashboardOptions { Urls = ["http://127.0.0.1:0"] });
         Base = new Uri(Assert.Single(Server.Urls));
     }

@@ -129,6 +129,11 @@ public abstract class EventStoreContractTests : IAsyncLifetime
         var build = await Store.ListRunsAsync(new RunFilter { Repository = "acme/web", Workflow = "ci", Job = "build" });
         Assert.Equal(["new", "old"], build.Select(r => r.Id));
 
+        await Store.BeginRunAsync(SampleEvents.Run("elsewhere", SampleEvents.T0.AddMinutes(10)) with { HostName = "runner-9" });
+        Assert.Equal(["elsewhere"], (await Store.ListRunsAsync(new RunFilter { HostName = "runner-9" })).Select(r => r.Id));
+        Assert.Equal(["new", "old"], (await Store.ListRunsAsync(new RunFilter { Job = "build", HostName = "runner-7" })).Select(r => r.Id));
+        Assert.Empty(await Store.ListRunsAsync(new RunFilter { HostName = "nowhere" }));
+
         var latest = Assert.Single(await Store.ListRunsAsync(new RunFilter { Limit = 1 }));
         Assert.Equal("new", latest.Id);
         Assert.Equal(SampleEvents.T0.AddHours(3), latest.EndedAt);

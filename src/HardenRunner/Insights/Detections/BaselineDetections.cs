@@ -130,25 +130,25 @@ public static class BaselineDetections
             return 0;
         }
 
-        var pastRuns = (await JobRuns.ListAsync(store, run, baselineRuns + 1, cancellationToken).ConfigureAwait(false))
-            .Where(r => r.Id != run.Id)
-            .Take(baselineRuns)
-            .ToList();
-        HashSet<string>? past = null;
-        if (pastRuns.Count > 0)
+        (HashSet<string>? past, int pastCount) baseline;
+        if (store is Store.Fleet.FleetEventStore fleet)
         {
-            past = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var r in pastRuns)
+            // fleet mode: the job's past runs on every runner, from the fleet database; this runner's own when it is unreachable
+            try
             {
-                await foreach (var s in store.ReadEventsAsync(r.Id, EventKind.Network, cancellationToken).ConfigureAwait(false))
-                {
-                    if (Destination((NetworkEvent)s.Event) is { } d && past.Count < 100_000)
-                    {
-                        past.Add(d);
-                    }
-                }
+                baseline = await PastDestinationsAsync(fleet.Remote, run, baselineRuns, cancellationToken).ConfigureAwait(false);
+            }
+            catch (StoreException)
+            {
+                baseline = await PastDestinationsAsync(fleet.Local, run, baselineRuns, cancellationToken).ConfigureAwait(false);
             }
         }
+        else
+        {
+            baseline = await PastDestinationsAsync(store, run, baselineRuns, cancellationToken).ConfigureAwait(false);
+        }
+
+        var (past, pastCount) = baseline;
 
         var current = new List<NetworkEvent>();
         await foreach (var s in store.ReadEventsAsync(run.Id, EventKind.Network, cancellationToken).ConfigureAwait(false))
@@ -156,13 +156,40 @@ public static class BaselineDetections
             current.Add((NetworkEvent)s.Event);
         }
 
-        var detections = Detect(run, current, past, pastRuns.Count);
+        var detections = Detect(run, current, past, pastCount);
         if (detections.Count > 0)
         {
             await store.AppendAsync(run.Id, [.. detections], cancellationToken).ConfigureAwait(false);
         }
 
         return detections.Count;
+    }
+
+    /// <summary>The destinations of <paramref name="run"/>'s job's past runs in <paramref name="source"/> (null when there is none) and how many runs they came from.</summary>
+    private static async Task<(HashSet<string>? Past, int Runs)> PastDestinationsAsync(IEventStore source, RunInfo run, int baselineRuns, CancellationToken cancellationToken)
+    {
+        var pastRuns = (await JobRuns.ListAsync(source, run, baselineRuns + 1, cancellationToken).ConfigureAwait(false))
+            .Where(r => r.Id != run.Id)
+            .Take(baselineRuns)
+            .ToList();
+        if (pastRuns.Count == 0)
+        {
+            return (null, 0);
+        }
+
+        var past = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var r in pastRuns)
+        {
+            await foreach (var s in source.ReadEventsAsync(r.Id, EventKind.Network, cancellationToken).ConfigureAwait(false))
+            {
+                if (Destination((NetworkEvent)s.Event) is { } d && past.Count < 100_000)
+                {
+                    past.Add(d);
+                }
+            }
+        }
+
+        return (past, pastRuns.Count);
     }
 
     private static Dictionary<string, string> Evidence(NetworkEvent e, params (string Key, string Value)[] extra)

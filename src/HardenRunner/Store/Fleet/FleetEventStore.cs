@@ -72,6 +72,9 @@ public sealed class FleetEventStore : IEventStore
     /// <summary>The local store (the buffer and this runner's own record).</summary>
     public SqliteEventStore Local => _local;
 
+    /// <summary>The fleet database, read directly (e.g. for a job's runs on other runners); calls may throw <see cref="StoreException"/> while it is unreachable.</summary>
+    public IEventStore Remote => _remote;
+
     /// <summary>Events stored locally and not yet in the fleet database.</summary>
     public long Backlog => Interlocked.Read(ref _backlog);
 

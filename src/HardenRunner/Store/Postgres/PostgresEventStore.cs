@@ -220,6 +220,7 @@ public sealed class PostgresEventStore : IEventStore
         Add("repository", filter.Repository);
         Add("workflow", filter.Workflow);
         Add("job", filter.Job);
+        Add("host_name", filter.HostName);
         return QueryRunsAsync(where.Count == 0 ? "" : "WHERE " + string.Join(" AND ", where), args, filter.Limit, cancellationToken);
     }
 

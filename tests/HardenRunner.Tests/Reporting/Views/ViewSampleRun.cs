@@ -30,11 +30,11 @@ public static class ViewSampleRun
     public static ProcessInfo Proc(int pid, string exe, string cmd, params AncestorInfo[] ancestors) => new(pid, exe, cmd, [.. ancestors, Worker]);
 
     /// <summary>Records the sample run as <paramref name="runId"/>; returns the stored run.</summary>
-    public static async Task<RunInfo> RecordAsync(IEventStore store, string runId = "run-sample", EgressMode mode = EgressMode.Block, DateTimeOffset? started = null, string repository = "acme/web", string workflow = "ci", string job = "build")
+    public static async Task<RunInfo> RecordAsync(IEventStore store, string runId = "run-sample", EgressMode mode = EgressMode.Block, DateTimeOffset? started = null, string repository = "acme/web", string workflow = "ci", string job = "build", string? hostName = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         var t0 = started ?? T0;
-        await store.BeginRunAsync(new RunInfo(runId, t0, mode) { Repository = repository, Workflow = workflow, Job = job, GitHubRunId = "7412" });
+        await store.BeginRunAsync(new RunInfo(runId, t0, mode) { Repository = repository, Workflow = workflow, Job = job, GitHubRunId = "7412", HostName = hostName });
         await store.AppendAsync(runId, Events(t0, mode));
         await store.EndRunAsync(runId, t0.AddMinutes(4), 0);
         return (await store.GetRunAsync(runId))!;
