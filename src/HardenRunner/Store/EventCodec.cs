@@ -50,6 +50,19 @@ public static class EventCodec
 
     public static string DecisionText(Decision d) => d == Decision.Allow ? "allow" : "deny";
 
+    /// <summary>Encodes (and redacts) a batch; an event type the store does not keep fails the whole batch.</summary>
+    public static EncodedEvent[] EncodeAll(IReadOnlyList<ApplianceEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        var encoded = new EncodedEvent[events.Count];
+        for (var i = 0; i < encoded.Length; i++)
+        {
+            encoded[i] = Encode(events[i]);
+        }
+
+        return encoded;
+    }
+
     /// <summary>Encodes a redacted copy of <paramref name="e"/>. Throws <see cref="ArgumentException"/> for event types the store does not keep.</summary>
     public static EncodedEvent Encode(ApplianceEvent e)
     {

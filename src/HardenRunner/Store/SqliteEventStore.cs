@@ -168,11 +168,7 @@ public sealed class SqliteEventStore : IEventStore
         }
 
         // encode (and redact) before taking the lock: an unsupported event fails the call before anything is written
-        var encoded = new EncodedEvent[events.Count];
-        for (var i = 0; i < encoded.Length; i++)
-        {
-            encoded[i] = EventCodec.Encode(events[i]);
-        }
+        var encoded = EventCodec.EncodeAll(events);
 
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try

@@ -140,11 +140,7 @@ public sealed class PostgresEventStore : IEventStore
         }
 
         // encode (and redact) first: an unsupported event fails the call before anything is sent
-        var encoded = new EncodedEvent[events.Count];
-        for (var i = 0; i < encoded.Length; i++)
-        {
-            encoded[i] = EventCodec.Encode(events[i]);
-        }
+        var encoded = EventCodec.EncodeAll(events);
 
         await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
         try
