@@ -24,19 +24,10 @@ public sealed partial class ServiceModeTests
     {
         Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
         await using var lab = await TestLab.StartAsync(new LabOptions());
-        var dir = Path.Combine(lab.WorkDirectory, "service-" + Guid.NewGuid().ToString("N")[..8]);
-        var state = Path.Combine(dir, "state");
-        var ready = Path.Combine(dir, "ready");
-        var bin = Path.Combine(dir, "runner");
-        Directory.CreateDirectory(bin);
-        File.Copy("/bin/bash", Path.Combine(bin, "Runner.Listener"));
-        File.Copy("/bin/bash", Path.Combine(bin, "Runner.Worker"));
+        var (dir, state, ready, bin) = ServiceDirectories(lab);
 
         // no machine policy: between jobs the embedded default (audit) applies
-        await using var service = lab.StartInRunner(
-            "dotnet",
-            [HardenRunnerBinary.Path, "service", "--state-dir", state, "--ready-file", ready, "--upstream-ca", lab.CaCertificatePath, .. ApplianceProcess.ConnectorArgs],
-            workingDirectory: dir);
+        await using var service = StartService(lab, dir, state, ready);
         var machineRun = await WaitForReadyAsync(service, ready, _ => true);
 
         var job1 = await RunJobAsync(lab, service, dir, bin, ready, "one", "egress-policy: block\nallowed-endpoints:\n  - allowed.test:443\n", machineRun);
@@ -80,17 +71,8 @@ public sealed partial class ServiceModeTests
     {
         Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
         await using var lab = await TestLab.StartAsync(new LabOptions());
-        var dir = Path.Combine(lab.WorkDirectory, "service-" + Guid.NewGuid().ToString("N")[..8]);
-        var state = Path.Combine(dir, "state");
-        var ready = Path.Combine(dir, "ready");
-        var bin = Path.Combine(dir, "runner");
-        Directory.CreateDirectory(bin);
-        File.Copy("/bin/bash", Path.Combine(bin, "Runner.Listener"));
-        File.Copy("/bin/bash", Path.Combine(bin, "Runner.Worker"));
-        await using var service = lab.StartInRunner(
-            "dotnet",
-            [HardenRunnerBinary.Path, "service", "--state-dir", state, "--ready-file", ready, "--upstream-ca", lab.CaCertificatePath, .. ApplianceProcess.ConnectorArgs],
-            workingDirectory: dir);
+        var (dir, state, ready, bin) = ServiceDirectories(lab);
+        await using var service = StartService(lab, dir, state, ready);
         var machineRun = await WaitForReadyAsync(service, ready, _ => true);
 
         var job = await RunJobAsync(lab, service, dir, bin, ready, "bad", "egress-policy: block\nallowed-endpoints: [\"*\"]\n", machineRun);
@@ -184,6 +166,22 @@ public sealed partial class ServiceModeTests
 
         throw new TimeoutException("the service did not become ready with a new run:\n" + service.StandardOutput + "\n" + service.StandardError);
     }
+
+    /// <summary>A directory for one service: its state, ready file, and stand-in runner programs (copies of bash named like the runner's).</summary>
+    private static (string Dir, string State, string Ready, string Bin) ServiceDirectories(TestLab lab)
+    {
+        var dir = Path.Combine(lab.WorkDirectory, "service-" + Guid.NewGuid().ToString("N")[..8]);
+        var bin = Path.Combine(dir, "runner");
+        Directory.CreateDirectory(bin);
+        File.Copy("/bin/bash", Path.Combine(bin, "Runner.Listener"));
+        File.Copy("/bin/bash", Path.Combine(bin, "Runner.Worker"));
+        return (dir, Path.Combine(dir, "state"), Path.Combine(dir, "ready"), bin);
+    }
+
+    private static LabProcess StartService(TestLab lab, string dir, string state, string ready) => lab.StartInRunner(
+        "dotnet",
+        [HardenRunnerBinary.Path, "service", "--state-dir", state, "--ready-file", ready, "--upstream-ca", lab.CaCertificatePath, .. ApplianceProcess.ConnectorArgs],
+        workingDirectory: dir);
 
     private static async Task<JsonDocument> ReportAsync(TestLab lab, string state, string runId)
     {
