@@ -21,8 +21,7 @@ public sealed class SqliteEventStore : IEventStore
 
     private readonly string _connectionString;
     private readonly SqliteConnection _writer;
-    private readonly SqliteCommand _insert;
-    private readonly SqliteParameter[] _insertParameters;
+    private readonly SqliteEventInserter _insert;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly HashSet<string> _knownRuns = new(StringComparer.Ordinal);
     private bool _disposed;
@@ -34,7 +33,7 @@ public sealed class SqliteEventStore : IEventStore
         _writer = writer;
         SchemaVersion = schemaVersion;
         Durable = durable;
-        _insert = CreateInsert(writer, out _insertParameters);
+        _insert = new SqliteEventInserter(writer);
     }
 
     /// <summary>The database file.</summary>
@@ -185,12 +184,9 @@ public sealed class SqliteEventStore : IEventStore
             }
 
             using var tx = _writer.BeginTransaction(deferred: false);
-            _insert.Transaction = tx;
-            _insertParameters[0].Value = runId;
             foreach (var e in encoded)
             {
-                Bind(_insertParameters, e);
-                _insert.ExecuteNonQuery();
+                _insert.Insert(runId, e);
             }
 
             tx.Commit();
@@ -201,7 +197,6 @@ public sealed class SqliteEventStore : IEventStore
         }
         finally
         {
-            _insert.Transaction = null;
             _writeLock.Release();
         }
     }
@@ -316,7 +311,7 @@ public sealed class SqliteEventStore : IEventStore
             }
 
             _disposed = true;
-            await _insert.DisposeAsync().ConfigureAwait(false);
+            _insert.Dispose();
             await _writer.DisposeAsync().ConfigureAwait(false);
         }
         finally
@@ -326,44 +321,6 @@ public sealed class SqliteEventStore : IEventStore
     }
 
     internal static string ModeText(EgressMode mode) => mode == EgressMode.Block ? "block" : "audit";
-
-    private static readonly string[] InsertColumns =
-    [
-        "run_id", "time", "kind", "net_kind", "host", "address", "port", "decision", "action", "method", "path",
-        "operation", "detection_type", "severity", "pid", "step_action", "data",
-    ];
-
-    private static SqliteCommand CreateInsert(SqliteConnection writer, out SqliteParameter[] parameters)
-    {
-        var cmd = writer.CreateCommand();
-        cmd.CommandText = $"INSERT INTO events ({string.Join(", ", InsertColumns)}) VALUES ({string.Join(", ", InsertColumns.Select(c => "$" + c))})";
-        parameters = [.. InsertColumns.Select(c => cmd.Parameters.Add("$" + c, c is "port" or "pid" ? SqliteType.Integer : SqliteType.Text))];
-        cmd.Prepare();
-        return cmd;
-    }
-
-    private static void Bind(SqliteParameter[] p, EncodedEvent e)
-    {
-        // the order of InsertColumns
-        p[1].Value = EventCodec.FormatTime(e.Time);
-        p[2].Value = EventKinds.Name(e.Kind);
-        p[3].Value = Db(e.NetKind);
-        p[4].Value = Db(e.Host);
-        p[5].Value = Db(e.Address);
-        p[6].Value = e.Port is { } port ? port : DBNull.Value;
-        p[7].Value = Db(e.Decision);
-        p[8].Value = Db(e.Action);
-        p[9].Value = Db(e.Method);
-        p[10].Value = Db(e.Path);
-        p[11].Value = Db(e.Operation);
-        p[12].Value = Db(e.DetectionType);
-        p[13].Value = Db(e.Severity);
-        p[14].Value = e.Pid is { } pid ? pid : DBNull.Value;
-        p[15].Value = Db(e.StepAction);
-        p[16].Value = e.Data;
-    }
-
-    private static object Db(string? s) => (object?)s ?? DBNull.Value;
 
     private bool RunExists(string runId)
     {

@@ -10,10 +10,14 @@ namespace HardenRunner.Monitoring.Network;
 /// client's socket surely exists) and goes on answering; the event is published when the lookup is done
 /// (<see cref="AttributedEvents"/>). Bounded: when the queue is full the lookup is skipped (the event stays
 /// unattributed, counted in <see cref="Skipped"/>), never waited for. Lookups never throw; a result is never guessed.
+/// Lookups already waiting together for the same socket (the same protocol, client end and destination — a client
+/// sending many queries from one socket) are answered by one lookup (<see cref="Coalesced"/>): each of their packets
+/// arrived before that lookup ran, so it finds the same socket a lookup of its own would have found.
 /// </summary>
 public sealed class AttributionQueue : IDisposable
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+    private const int MaxBatch = 256;
 
     private readonly IProcessAttributor _attributor;
     private readonly BlockingCollection<Lookup> _queue;
@@ -22,6 +26,7 @@ public sealed class AttributionQueue : IDisposable
     private long _lookups;
     private long _found;
     private long _skipped;
+    private long _coalesced;
     private long _publishErrors;
     private long _waitTicks;
     private long _lookupTicks;
@@ -41,6 +46,9 @@ public sealed class AttributionQueue : IDisposable
 
     /// <summary>Lookups that named a process.</summary>
     public long Found => Interlocked.Read(ref _found);
+
+    /// <summary>Lookups answered by the lookup of an identical one waiting beside them (not counted in <see cref="Lookups"/>).</summary>
+    public long Coalesced => Interlocked.Read(ref _coalesced);
 
     /// <summary>Lookups not done because the queue was full or stopped (their events are unattributed).</summary>
     public long Skipped => Interlocked.Read(ref _skipped);
@@ -112,38 +120,71 @@ public sealed class AttributionQueue : IDisposable
         // a lookup races the client's close(): a lower nice value (root only; ignored otherwise) lets this thread
         // preempt the job's processes when a lookup arrives, as the proc connector's reader does
         _ = MonitorInterop.SetPriority(0 /* PRIO_PROCESS */, MonitorInterop.GetTid(), -10);
-        foreach (var lookup in _queue.GetConsumingEnumerable())
+        var batch = new List<Lookup>(MaxBatch);
+        var done = new Dictionary<LookupKey, Attribution>();
+        foreach (var first in _queue.GetConsumingEnumerable())
         {
-            var result = Attribution.Unknown;
-            var started = Stopwatch.GetTimestamp();
-            Interlocked.Add(ref _waitTicks, started - lookup.Queued);
-            try
+            // what else is waiting now: identical lookups among them are done once; events keep their queue order
+            batch.Add(first);
+            while (batch.Count < MaxBatch && _queue.TryTake(out var more))
             {
-                result = lookup.Tcp
-                    ? _attributor.AttributeTcp(lookup.Client, lookup.Destination)
-                    : _attributor.AttributeUdp(lookup.Client, lookup.Destination);
-                if (result.Process is null && lookup.Alternate is { } alternate && !alternate.Equals(lookup.Destination))
+                batch.Add(more);
+            }
+
+            foreach (var lookup in batch)
+            {
+                var key = new LookupKey(lookup.Tcp, lookup.Client, lookup.Destination, lookup.Alternate);
+                if (done.TryGetValue(key, out var result))
                 {
-                    result = _attributor.AttributeTcp(lookup.Client, alternate);
+                    Interlocked.Increment(ref _coalesced);
                 }
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // the attributor never throws; if one does, the event stays unattributed rather than lost
-                result = Attribution.Unknown;
+                else
+                {
+                    result = Run(lookup);
+                    done[key] = result;
+                }
+
+                // the waiting events are published here, on this thread
+                Interlocked.Add(ref _publishErrors, lookup.Result.Complete(result));
             }
 
-            Interlocked.Add(ref _lookupTicks, Stopwatch.GetTimestamp() - started);
-            Interlocked.Increment(ref _lookups);
-            if (result.Process is not null)
-            {
-                Interlocked.Increment(ref _found);
-            }
-
-            // the waiting events are published here, on this thread
-            Interlocked.Add(ref _publishErrors, lookup.Result.Complete(result));
+            batch.Clear();
+            done.Clear();
         }
     }
+
+    private Attribution Run(Lookup lookup)
+    {
+        var result = Attribution.Unknown;
+        var started = Stopwatch.GetTimestamp();
+        Interlocked.Add(ref _waitTicks, started - lookup.Queued);
+        try
+        {
+            result = lookup.Tcp
+                ? _attributor.AttributeTcp(lookup.Client, lookup.Destination)
+                : _attributor.AttributeUdp(lookup.Client, lookup.Destination);
+            if (result.Process is null && lookup.Alternate is { } alternate && !alternate.Equals(lookup.Destination))
+            {
+                result = _attributor.AttributeTcp(lookup.Client, alternate);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // the attributor never throws; if one does, the event stays unattributed rather than lost
+            result = Attribution.Unknown;
+        }
+
+        Interlocked.Add(ref _lookupTicks, Stopwatch.GetTimestamp() - started);
+        Interlocked.Increment(ref _lookups);
+        if (result.Process is not null)
+        {
+            Interlocked.Increment(ref _found);
+        }
+
+        return result;
+    }
+
+    private readonly record struct LookupKey(bool Tcp, IPEndPoint Client, IPEndPoint? Destination, IPEndPoint? Alternate);
 
     private sealed class Lookup(bool tcp, IPEndPoint client, IPEndPoint? destination, IPEndPoint? alternate)
     {

@@ -91,7 +91,35 @@ public sealed class AttributionQueueTests
 
         attributor.Release();
         Assert.True(SpinWait.SpinUntil(() => queued.All(q => q.IsCompleted) && first.IsCompleted, TimeSpan.FromSeconds(10)));
+        Assert.Equal(2, queue.Lookups); // the two that waited together for the same socket were looked up once
+        Assert.Equal(1, queue.Coalesced);
+    }
+
+    [Fact]
+    public void Queue_IdenticalLookupsWaitingTogether_AreDoneOnce_EachKeyWithItsOwnResult_InQueueOrder()
+    {
+        var other = new IPEndPoint(IPAddress.Loopback, 40001);
+        using var attributor = new GatedAttributor(Known, answerOnlyFor: Server);
+        using var queue = new AttributionQueue(attributor, "test");
+        var sink = new ListSink();
+        var held = queue.Udp(Client, Server);
+        Assert.True(SpinWait.SpinUntil(() => attributor.Started == 1, TimeSpan.FromSeconds(10)));
+
+        // while the worker is held: a, b, a, b (b is another socket, sending elsewhere)
+        var order = new[] { (Client, Server, "a1"), (other, Client, "b1"), (Client, Server, "a2"), (other, Client, "b2") };
+        foreach (var (client, destination, name) in order)
+        {
+            sink.PublishAttributed(new NetworkEvent(DateTimeOffset.UnixEpoch, "dns", name + ".test", null, 53, Decision.Allow, NetworkEvent.Passed, "r"), queue.Udp(client, destination));
+        }
+
+        attributor.Release();
+        Assert.True(SpinWait.SpinUntil(() => sink.Events.Count == 4, TimeSpan.FromSeconds(10)));
+        Assert.True(held.IsCompleted);
+        Assert.Equal(["a1.test", "b1.test", "a2.test", "b2.test"], sink.Events.Select(e => ((NetworkEvent)e).Host));
+        Assert.Equal([4242, null, 4242, null], sink.Events.Select(e => ((NetworkEvent)e).Process?.Pid));
+        Assert.Equal([(false, Client, Server), (false, Client, Server), (false, other, Client)], attributor.Calls);
         Assert.Equal(3, queue.Lookups);
+        Assert.Equal(2, queue.Coalesced);
     }
 
     [Fact]
