@@ -10,6 +10,10 @@ namespace HardenRunner.Reporting;
 /// </summary>
 public static class EventRedactor
 {
+    // one attribution (a ProcessInfo) is shared by every event of a connection or a burst of DNS queries: its redacted
+    // copy is made once and kept while the original lives (keyed by reference; records are immutable)
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ProcessInfo, ProcessInfo> RedactedProcesses = [];
+
     public static ApplianceEvent Redact(ApplianceEvent e) => e switch
     {
         NetworkEvent n => n with
@@ -43,13 +47,20 @@ public static class EventRedactor
         _ => e,
     };
 
-    public static ProcessInfo? Redact(ProcessInfo? p) => p is null
-        ? null
-        : new ProcessInfo(
+    public static ProcessInfo? Redact(ProcessInfo? p) => p is null ? null : RedactedProcesses.GetValue(p, RedactUncached);
+
+    private static ProcessInfo RedactUncached(ProcessInfo p)
+    {
+        var redacted = new ProcessInfo(
             p.Pid,
             SecretRedactor.RedactOrNull(p.Exe),
             SecretRedactor.RedactOrNull(p.Cmdline),
             [.. p.Ancestors.Select(a => a with { Exe = SecretRedactor.RedactOrNull(a.Exe) })]);
+
+        // redacting the copy again gives the copy (the redactor's output is a fixed point)
+        RedactedProcesses.TryAdd(redacted, redacted);
+        return redacted;
+    }
 
     /// <summary>GraphQL field names are identifiers, and identifiers can spell a token: every text passes the redactor.</summary>
     public static GitHubCall? Redact(GitHubCall? g) => g is null

@@ -147,21 +147,36 @@ public static class EventCodec
             return;
         }
 
-        w.WriteStartObject(name);
-        w.WriteNumber("pid", p.Pid);
-        WriteNullable(w, "exe", p.Exe);
-        WriteNullable(w, "cmdline", p.Cmdline);
-        w.WriteStartArray("ancestors");
-        foreach (var a in p.Ancestors)
+        // the same process object is written with every event of its connection or query burst: encoded once
+        w.WritePropertyName(name);
+        w.WriteRawValue(EncodedProcesses.GetValue(p, EncodeProcessInfo), skipInputValidation: true);
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ProcessInfo, byte[]> EncodedProcesses = [];
+
+    private static byte[] EncodeProcessInfo(ProcessInfo p)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
-            w.WriteNumber("pid", a.Pid);
-            WriteNullable(w, "exe", a.Exe);
+            w.WriteNumber("pid", p.Pid);
+            WriteNullable(w, "exe", p.Exe);
+            WriteNullable(w, "cmdline", p.Cmdline);
+            w.WriteStartArray("ancestors");
+            foreach (var a in p.Ancestors)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("pid", a.Pid);
+                WriteNullable(w, "exe", a.Exe);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
             w.WriteEndObject();
         }
 
-        w.WriteEndArray();
-        w.WriteEndObject();
+        return buffer.WrittenMemory.ToArray();
     }
 
     /// <summary>Writes a step object (DESIGN §5) or null.</summary>
