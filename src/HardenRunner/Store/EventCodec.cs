@@ -26,7 +26,11 @@ public sealed record EncodedEvent(
     string? Severity,
     int? Pid,
     string? StepAction,
-    string Data);
+    byte[] DataUtf8)
+{
+    /// <summary>The whole event as JSON text (<see cref="DataUtf8"/> decoded).</summary>
+    public string Data => System.Text.Encoding.UTF8.GetString(DataUtf8);
+}
 
 /// <summary>
 /// Turns events into <see cref="EncodedEvent"/>s and back; shared by every <see cref="IEventStore"/> implementation
@@ -43,7 +47,8 @@ public static class EventCodec
     /// <summary>Times are stored as UTC text that sorts in time order.</summary>
     public const string TimeFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
 
-    public static string FormatTime(DateTimeOffset time) => time.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture);
+    // the round-trip format of a UTC DateTime is exactly TimeFormat, and .NET formats it on a fast path
+    public static string FormatTime(DateTimeOffset time) => time.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
 
     public static DateTimeOffset ParseTime(string text) =>
         new(DateTime.ParseExact(text, TimeFormat, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal), TimeSpan.Zero);
@@ -262,7 +267,7 @@ public static class EventCodec
         WriteStepInfo(w, "step", f.Step);
     }
 
-    private static string Json(Action<Utf8JsonWriter> body)
+    private static byte[] Json(Action<Utf8JsonWriter> body)
     {
         // one buffer and writer per thread, reused: encoding runs for every stored event
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
@@ -273,7 +278,7 @@ public static class EventCodec
         body(w);
         w.WriteEndObject();
         w.Flush();
-        var json = System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+        var json = buffer.WrittenSpan.ToArray();
         if (buffer.Capacity > 64 * 1024)
         {
             // do not keep a huge buffer alive after a huge event

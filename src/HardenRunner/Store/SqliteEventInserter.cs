@@ -7,7 +7,7 @@ namespace HardenRunner.Store;
 /// The store's one hot statement, the event insert, prepared once on the writer connection and driven through
 /// SQLite's own API (bind, step, reset) rather than <see cref="SqliteCommand"/>: per event, the command's reader,
 /// statement enumeration and a UTF-8 copy of every text parameter cost more than SQLite's insert itself
-/// (docs/performance.md, DNS server). Text is bound as UTF-16 spans that SQLite copies and converts. It runs inside
+/// (docs/performance.md, DNS server). Text is bound as UTF-16 spans that SQLite copies and converts, the event's JSON as the UTF-8 it was encoded in. It runs inside
 /// the transaction the caller opened on the same connection; only the store's write lock uses it.
 /// </summary>
 internal sealed class SqliteEventInserter : IDisposable
@@ -46,7 +46,7 @@ internal sealed class SqliteEventInserter : IDisposable
             Text(statement, 14, e.Severity);
             Integer(statement, 15, e.Pid);
             Text(statement, 16, e.StepAction);
-            Text(statement, 17, e.Data);
+            Check(raw.sqlite3_bind_text(statement, 17, e.DataUtf8.AsSpan()), "bind an event");
             var rc = raw.sqlite3_step(statement);
             if (rc != Done)
             {
