@@ -38,7 +38,8 @@ test('main: a missing harden-runner-path fails', (t) => {
 test('main: an invalid policy file is refused by harden-runner start (real binary); nothing is saved for post', { skip: needsBinary }, (t) => {
   const files = runnerFiles(t);
   fs.mkdirSync(path.join(files.workspace, '.harden'));
-  fs.writeFileSync(path.join(files.workspace, '.harden', 'policy.yml'), 'egress-policy: block\nallowed-endpoints:\n  - github.com:70000\n');
+  // audit mode: an invalid policy that asks for block mode would leave this machine's egress closed (by design)
+  fs.writeFileSync(path.join(files.workspace, '.harden', 'policy.yml'), 'egress-policy: audit\nallowed-endpoints:\n  - github.com:70000\n');
   const r = runScript('main.js', files, { 'harden-runner-path': binary, 'state-dir': path.join(files.dir, 'state') });
   assert.equal(r.status, 1, r.text);
   if (process.getuid() === 0) {

@@ -78,7 +78,24 @@ public sealed class CliLifecycleTests
 
         var start = await Cli(lab, null, "start", "--policy", policy, "--state-dir", state);
         Assert.Equal(2, start.ExitCode);
-        Assert.Contains("port '70000' must be a number from 1 to 65535", start.StandardError, StringComparison.Ordinal);
+        Assert.Contains($"{policy}:3:5: error: 'github.com:70000': port '70000' must be a number from 1 to 65535", start.StandardError, StringComparison.Ordinal);
         Assert.Equal(1, (await Cli(lab, null, "status", "--state-dir", state)).ExitCode);
+
+        // the file asked for block mode: egress is left closed (the closed table), and start says how to recover
+        Assert.Contains("block mode: egress is closed", start.StandardError, StringComparison.Ordinal);
+        Assert.Contains("'nft delete table inet harden_runner'", start.StandardError, StringComparison.Ordinal);
+        var payload = EnforcementCoreTests.Unique("cli-invalid-");
+        Assert.False((await EnforcementCoreTests.SendAsync(lab, "tcp", "198.51.100.20", 9000, payload)).Succeeded);
+        Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(payload, StringComparison.Ordinal), TimeSpan.FromSeconds(1)));
+
+        // fixed, it starts (replacing the closed table) and its stop removes the table
+        await File.WriteAllTextAsync(policy, "egress-policy: block\nallowed-endpoints:\n  - allowed.test:22\n");
+        var again = await Cli(lab, null, "start", "--policy", policy, "--state-dir", state);
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Equal("198.51.100.10", (await EnforcementCoreTests.DigAsync(lab, "+short", "allowed.test", "A")).StandardOutput.Trim());
+        var stop = await Cli(lab, null, "stop", "--state-dir", state);
+        Assert.True(stop.ExitCode == 0, stop.ToString());
+        var tables = await lab.RunInRunnerAsync("nft", ["list", "tables"], CommandTimeout);
+        Assert.DoesNotContain("harden_runner", tables.StandardOutput, StringComparison.Ordinal);
     }
 }

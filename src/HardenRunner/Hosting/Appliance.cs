@@ -24,10 +24,11 @@ using HardenRunner.Trust;
 namespace HardenRunner.Hosting;
 
 /// <summary>
-/// Runs the appliance: loads the policy, starts the DNS server, applies the firewall, points the resolver at the
-/// appliance, opens the control socket, and on stop undoes all of it and writes the summary. In block mode any
-/// failure before enforcement is in place leaves nothing open: the table (once applied) stays until stop removes
-/// it, and a component that fails to start makes the run exit non-zero with the reason.
+/// Runs the appliance: loads the policy, applies the firewall, starts the DNS server and the proxy, points the
+/// resolver at the appliance, opens the control socket, and on stop undoes all of it and writes the summary. In block
+/// mode any failure before enforcement is in place leaves egress closed (<see cref="FailClosedStart"/>): the table is
+/// applied before any component that can fail, stays until a stop or the next run replaces it, and a component that
+/// fails to start makes the run exit non-zero naming it.
 /// </summary>
 public static class Appliance
 {
@@ -59,8 +60,8 @@ public static class Appliance
 
         if (!load.Success)
         {
-            stderr.WriteLine("harden-runner: refusing to start: the policy is invalid (see above); nothing was changed.");
-            return 2;
+            // block mode (asked for on the command line or in the file) leaves egress closed; audit changes nothing
+            return await FailClosedStart.RefuseInvalidPolicyAsync(options, stderr, Environment.GetEnvironmentVariable, Directory.GetCurrentDirectory()).ConfigureAwait(false);
         }
 
         var policy = load.Policy!;
@@ -196,14 +197,22 @@ public static class Appliance
         var lockdownApplied = false;
         ControlServer? control = null;
         var ready = false;
+        var tableApplied = false;
         var shuttingDown = false;
         var exitCode = 0;
         try
         {
-            // 2. DNS first, so that the redirect the firewall installs lands on a listening server
-            var containerDnsPort = options.DnsPort < 65535 ? options.DnsPort + 1 : options.DnsPort - 1;
+            // 2. the table before any component that can fail: from here on, block mode is enforced whatever happens
+            //    to this process; until the DNS server and the proxy listen, the flows redirected to them are refused
+            //    (fail-closed). NFLOG before the table, so the first denied flow is already seen.
+            var containerDnsPort = FailClosedStart.ContainerDnsPort(options.DnsPort);
             var fwOptions = FirewallOptions.FromPolicy(policy, options.DnsPort, HttpProxyPort, HttpsProxyPort, [.. upstreams.Select(e => e.Address).Distinct()]) with { ContainerDnsPort = containerDnsPort };
             firewall = new Firewall(fwOptions, nft, events);
+            nflog = NflogReader.Start(fwOptions.NflogGroup, events, attributor: processes.Attributor);
+            await firewall.ApplyAsync(stopping.Token).ConfigureAwait(false);
+            tableApplied = true;
+
+            // 3. the DNS server the table redirects port 53 to
             dns = new DnsServer(
                 new DnsServerOptions
                 {
@@ -222,9 +231,9 @@ public static class Appliance
                 engine,
                 new FirewallAddressSink(firewall),
                 events);
-            await dns.StartAsync(stopping.Token).ConfigureAwait(false);
+            await StartComponentAsync($"the DNS server (port {options.DnsPort}, containers {containerDnsPort})", () => dns.StartAsync(stopping.Token)).ConfigureAwait(false);
 
-            // 3. the ephemeral CA (key in memory only; or the node's persistent CA) and the proxy that the firewall
+            // 4. the ephemeral CA (key in memory only; or the node's persistent CA) and the proxy that the firewall
             //    redirects 80/443 to
             ca = CreateCertificateAuthority(options, runId, stdout);
             proxy = new TransparentProxy(
@@ -233,18 +242,12 @@ public static class Appliance
                 ca,
                 new ApplianceDnsResolver(options.DnsPort),
                 events);
-            await proxy.StartAsync(stopping.Token).ConfigureAwait(false);
+            await StartComponentAsync($"the proxy (ports {HttpsProxyPort} and {HttpProxyPort})", () => proxy.StartAsync(stopping.Token)).ConfigureAwait(false);
 
-            // 4. NFLOG before the table, so the first denied flow is already seen
-            nflog = NflogReader.Start(fwOptions.NflogGroup, events, attributor: processes.Attributor);
-
-            // 5. the table: from here on, block mode is enforced whatever happens to this process
-            await firewall.ApplyAsync(stopping.Token).ConfigureAwait(false);
-
-            // 6. the resolver points at the appliance (the redirect covers every other resolver too)
+            // 5. the resolver points at the appliance (the redirect covers every other resolver too)
             resolver.Apply("127.0.0.1");
 
-            // 7. clients trust the CA: system store, JDK keystores, and the variables for $GITHUB_ENV / 'env'
+            // 6. clients trust the CA: system store, JDK keystores, and the variables for $GITHUB_ENV / 'env'
             var layout = TrustStoreLayout.Detect()
                 ?? throw new InvalidOperationException("no supported system trust store was found (Debian/Ubuntu, RHEL/Fedora or Alpine layout)");
             var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
@@ -261,7 +264,7 @@ public static class Appliance
                 installation.Environment.WriteGithubEnv(githubEnv);
             }
 
-            // 7b. disable-sudo / disable-sudo-and-containers (after the appliance's own root work)
+            // 6b. disable-sudo / disable-sudo-and-containers (after the appliance's own root work)
             var disableContainers = options.DisableSudoAndContainers || policy.DisableSudoAndContainers;
             if (options.DisableSudo || policy.DisableSudo || disableContainers)
             {
@@ -276,7 +279,7 @@ public static class Appliance
                 }
             }
 
-            // 8. source integrity and the appliance's own controls (after the appliance's own changes to them)
+            // 7. source integrity and the appliance's own controls (after the appliance's own changes to them)
             var workspace = options.Workspace ?? Environment.GetEnvironmentVariable("GITHUB_WORKSPACE");
             if (policy.FileMonitoring && !options.DisableFileMonitoring && !string.IsNullOrEmpty(workspace))
             {
@@ -342,13 +345,17 @@ public static class Appliance
             exitCode = 1;
             if (!ready && mode == EgressMode.Block)
             {
-                stderr.WriteLine("harden-runner: block mode: the firewall table (if it was applied) stays in place, so egress remains closed; run 'harden-runner run' again or remove table 'inet harden_runner' by hand.");
+                await FailClosedStart.LeaveClosedAsync(tableApplied, options.DnsPort, stderr).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
         {
             stderr.WriteLine("harden-runner: stopped before enforcement was in place");
             exitCode = 1;
+            if (!ready && mode == EgressMode.Block)
+            {
+                await FailClosedStart.LeaveClosedAsync(tableApplied, options.DnsPort, stderr).ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -515,6 +522,19 @@ public static class Appliance
 
     private static string NewRunId() =>
         DateTimeOffset.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3));
+
+    /// <summary>Starts a component; a failure names it (a port in use says which component wanted it).</summary>
+    private static async Task StartComponentAsync(string component, Func<Task> start)
+    {
+        try
+        {
+            await start().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            throw new InvalidOperationException($"{component}: {ex.Message}", ex);
+        }
+    }
 
     private static void TryStep(TextWriter stderr, string what, Action step)
     {
