@@ -41,6 +41,15 @@ public sealed class CliLifecycleTests
         Assert.Equal(1, again.ExitCode);
         Assert.Contains("already running", again.StandardError, StringComparison.Ordinal);
 
+        // another state directory, in audit mode, in the same network namespace: refused before it changes anything
+        // (its table would replace the running appliance's, and its failed audit start would then remove it)
+        var audit = Path.Combine(dir, "audit.yml");
+        await File.WriteAllTextAsync(audit, "egress-policy: audit\n");
+        var second = await Cli(lab, env, "start", "--policy", audit, "--state-dir", Path.Combine(dir, "state2"));
+        Assert.Equal(1, second.ExitCode);
+        Assert.Contains("another appliance (pid ", second.StandardError, StringComparison.Ordinal);
+        Assert.Contains("nothing was changed", second.StandardError, StringComparison.Ordinal);
+
         // enforcement is in place after start returned
         var dig = await EnforcementCoreTests.DigAsync(lab, "c2VjcmV0.cli.exfil.test", "A");
         Assert.Contains("status: NXDOMAIN", dig.StandardOutput, StringComparison.Ordinal);

@@ -82,6 +82,14 @@ public static class Appliance
             return 1;
         }
 
+        // one appliance per network namespace: a second one would replace the running one's table (and restore the
+        // leftovers of a run that is not over); refused before anything is changed
+        if (!ApplianceInstanceLock.TryAcquire(out var holder))
+        {
+            stderr.WriteLine($"harden-runner: refusing to start: another appliance{(holder > 0 ? $" (pid {holder})" : "")} is running in this network namespace; stop it first ('harden-runner stop'); nothing was changed.");
+            return 1;
+        }
+
         StopAuthorization stopAuthorization;
         try
         {

@@ -75,6 +75,13 @@ public static class FailClosedStart
             return 2;
         }
 
+        if (!ApplianceInstanceLock.TryAcquire(out var holder))
+        {
+            // the running appliance's table stays: egress is as closed as its policy makes it
+            stderr.WriteLine($"harden-runner: block mode: another appliance{(holder > 0 ? $" (pid {holder})" : "")} is enforcing in this network namespace; its firewall table was left in place.");
+            return 2;
+        }
+
         if (await TryApplyClosedTableAsync(options.DnsPort, stderr).ConfigureAwait(false))
         {
             stderr.WriteLine("harden-runner: block mode: egress is closed: table inet harden_runner allows nothing (loopback only, DNS is not answered); "
