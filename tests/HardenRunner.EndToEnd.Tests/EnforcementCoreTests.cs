@@ -64,7 +64,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_DnsExfiltration_NeverReachesAnyUpstream_UdpTcpAndDirectResolvers()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
 
@@ -99,7 +99,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_RawTcpUdpAndIpv6ToDeniedAddresses_ReceiveNothing_AndAreRecorded()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
 
@@ -126,7 +126,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_AllowedNameOnPort22_ConnectsByResolvedAddresses_OnlyOnGrantedPorts()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
 
@@ -153,7 +153,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_AllowedCidrs_PassOnTheirPortOnly_IPv4AndIPv6()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
 
@@ -175,7 +175,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Audit_DnsExfiltration_ReachesTheUpstream_AndIsRecorded_UdpTcpAndDirectResolvers()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, AuditPolicy);
 
@@ -212,7 +212,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Audit_RawTcpUdpAndIpv6ToDeniedAddresses_Arrive_AndAreRecorded()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, AuditPolicy);
 
@@ -249,7 +249,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Audit_AllowedNameAndCidrs_OnPortsNotGranted_Arrive_AndAreRecorded()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, AuditPolicy);
 
@@ -294,7 +294,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Audit_TableTampering_IsDetectedAndRepaired_DeniedFlowsAreRecordedAgain()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, AuditPolicy);
 
@@ -319,7 +319,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_KillMinus9_EgressStaysClosed()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
         appliance.Process.Kill();
@@ -343,7 +343,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_TableTampering_IsDetectedAndRepaired()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
 
@@ -379,7 +379,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Stop_RemovesTheTable_RestoresResolvConf_WritesSummary()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var before = await lab.RunInRunnerAsync("cat", ["/etc/resolv.conf"], ClientTimeout);
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
@@ -412,7 +412,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Run_WithNoPolicyFile_IsAuditModeWithNothingAllowed_BlocksNothingAndRecordsEverything()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, null, "--upstream-ca", lab.CaCertificatePath);
         var output = await appliance.WaitForOutputAsync("policy (default)", TimeSpan.FromSeconds(10));
@@ -434,7 +434,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Run_InvalidPolicy_ExitsTwo_AndChangesNothing()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var policy = Path.Combine(lab.WorkDirectory, "bad.yml");
         await File.WriteAllTextAsync(policy, "egress-policy: block\nallowed-endpoints: [\"*\"]\n");
