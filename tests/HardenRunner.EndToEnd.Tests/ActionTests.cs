@@ -104,7 +104,7 @@ public sealed class ActionTests
     [SkippableFact]
     public async Task MainJobPost_BlockModeHolds_EnvAndSummaryWritten()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var job = Job.Create(lab, EnforcementCoreTests.Policy);
 
@@ -163,7 +163,7 @@ public sealed class ActionTests
     [SkippableFact]
     public async Task DisableSudo_AsTheRunnerUser_SudoFailsAndIsRecorded_PostRestoresSudoersByteForByte()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         Skip.IfNot(File.Exists("/usr/bin/sudo"), "sudo is not installed (.ci/run installs it)");
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var job = Job.Create(lab, EnforcementCoreTests.Policy);

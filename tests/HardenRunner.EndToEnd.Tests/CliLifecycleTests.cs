@@ -15,7 +15,7 @@ public sealed class CliLifecycleTests
     [SkippableFact]
     public async Task StartStatusStop_EnforcesInBackground_AndAppendsTheStepSummary()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var dir = Path.Combine(lab.WorkDirectory, "job");
         Directory.CreateDirectory(Path.Combine(dir, ".harden"));
@@ -79,7 +79,7 @@ public sealed class CliLifecycleTests
     [SkippableFact]
     public async Task Start_InvalidPolicy_FailsWithTheReason_AndLeavesNothingRunning()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var policy = Path.Combine(lab.WorkDirectory, "bad.yml");
         await File.WriteAllTextAsync(policy, "egress-policy: block\nallowed-endpoints:\n  - github.com:70000\n");

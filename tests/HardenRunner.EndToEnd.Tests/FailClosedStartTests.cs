@@ -74,7 +74,7 @@ public sealed class FailClosedStartTests
     [InlineData(53530, "the DNS server (port 53530")]
     public async Task Block_ComponentFailsToStart_ExitsNonZero_EgressStaysClosed_AndTheNextStartRecovers(int port, string component)
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var dir = Path.Combine(lab.WorkDirectory, "failsafe");
         Directory.CreateDirectory(dir);
@@ -115,7 +115,7 @@ public sealed class FailClosedStartTests
     [InlineData(53530, "the DNS server (port 53530")]
     public async Task Audit_ComponentFailsToStart_ExitsNonZero_AndLeavesNoTable(int port, string component)
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var dir = Path.Combine(lab.WorkDirectory, "failsafe");
         Directory.CreateDirectory(dir);
@@ -138,7 +138,7 @@ public sealed class FailClosedStartTests
     [SkippableFact]
     public async Task Block_InvalidPolicy_ExitsTwo_WithTheProblems_AndLeavesEgressClosed()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var policy = Path.Combine(lab.WorkDirectory, "bad.yml");
         await File.WriteAllTextAsync(policy, "egress-policy: block\nallowed-endpoints: [\"*\"]\nallowed-cidrs:\n  - 198.51.100.0/33\n");
@@ -164,7 +164,7 @@ public sealed class FailClosedStartTests
     [SkippableFact]
     public async Task Block_ByFlag_UnreadablePolicy_LeavesEgressClosed_ButWithoutTheFlag_ChangesNothing()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var policy = Path.Combine(lab.WorkDirectory, "broken.yml");
         await File.WriteAllTextAsync(policy, "egress-policy: block\nallowed-endpoints: [github.com\n");

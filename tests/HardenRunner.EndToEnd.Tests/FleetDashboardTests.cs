@@ -20,7 +20,7 @@ public sealed class FleetDashboardTests
     [SkippableFact]
     public async Task ThreeAppliances_OneDatabase_TheDashboardListsAllThreeRuns()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         var inCi = string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
         Skip.If(!File.Exists(ChromiumPath) && !inCi, $"{ChromiumPath} is not installed");
         await using var pg = await PostgresServer.StartAsync();

@@ -25,7 +25,7 @@ public sealed class FleetStoreTests
     [InlineData(true)]
     public async Task StartStop_WithPostgresStore_ShipsTheRun_AndTheFleetReportEqualsTheLocalOne(bool databaseDownDuringTheJob)
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var pg = await PostgresServer.StartAsync();
         var db = await pg.CreateDatabaseAsync();
         var store = pg.SocketUriText(db);

@@ -59,7 +59,7 @@ public sealed class InsightsLabTests
     [SkippableFact]
     public async Task GitHubTokenCalls_YieldExactlyTheMinimalPermissionsBlock_AndTheTokenIsNeverStored()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var appliance = await ApplianceProcess.StartAsync(lab, null, Job, null, "--upstream-ca", lab.CaCertificatePath);
         await using (appliance)
@@ -118,7 +118,7 @@ public sealed class InsightsLabTests
     [SkippableFact]
     public async Task Recommend_RoundTrip_AuditThenBlock_JobPasses_ExfiltrationIsBlocked()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var state = Path.Combine(lab.WorkDirectory, "shared-state");
         var marker = EnforcementCoreTests.Unique("exfil-");

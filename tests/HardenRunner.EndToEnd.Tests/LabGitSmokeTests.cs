@@ -10,7 +10,7 @@ public sealed class LabGitSmokeTests
     [SkippableFact]
     public async Task GitLsRemote_OverHttps_AgainstTheLabRemote_ListsMain()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await LabGit.CreateRepositoryAsync(lab, "acme", "web");
         var r = await lab.RunInRunnerAsync("git", ["-c", "http.sslCAInfo=" + lab.CaCertificatePath, "ls-remote", "https://github.com/git/acme/web.git"], TimeSpan.FromSeconds(20));

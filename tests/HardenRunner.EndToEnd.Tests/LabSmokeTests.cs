@@ -185,7 +185,7 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
     [SkippableFact]
     public async Task RunnerResolverAndTrustStoreChanges_NeverReachTheHost()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         var home = Environment.GetEnvironmentVariable("HOME") ?? "/root";
         var before = HostSnapshot() + "\n" + Hash(Path.Combine(home, ".gitconfig"));
         const string Change = """
@@ -220,7 +220,7 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
     [SkippableFact]
     public async Task Dispose_RemovesNamespacesProcessesAndFiles()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         var lab = await TestLab.StartAsync();
         var sleeper = lab.StartInRunner("sleep", ["300"]);
         var pids = new[] { lab.LabInternetPid, sleeper.Pid };
@@ -346,7 +346,7 @@ public sealed class LabSmokeTests(LabSmokeTests.SharedLab shared) : IClassFixtur
 
         public TestLab Get()
         {
-            Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+            LabRequirement.SkipUnlessAvailable();
             if (_startError is not null)
             {
                 throw new InvalidOperationException("the shared lab failed to start", _startError);

@@ -46,7 +46,7 @@ public sealed class NetworkAttributionTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task Audit_EveryRequestOfCurlPythonNodeAndGit_NamesItsProcessAndStep_DnsExfiltrationNamesItsProcess()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await LabGit.CreateRepositoryAsync(lab, "acme", "web");
         var workspace = Path.Combine(lab.WorkDirectory, "workspace");
@@ -138,7 +138,7 @@ public sealed class NetworkAttributionTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task Block_DroppedFlow_EgressBlockedNamesTheProcessAndStep()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, EnforcementCoreTests.Policy);
         var env = new Dictionary<string, string> { ["GITHUB_ACTION"] = "__evil_uploader", ["GITHUB_ACTION_REPOSITORY"] = "evil/uploader" };

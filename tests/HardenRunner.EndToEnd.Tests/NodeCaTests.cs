@@ -21,7 +21,7 @@ public sealed class NodeCaTests
     [SkippableFact]
     public async Task ABundleTakenFromTheFirstAppliance_IsTrustedByItsSuccessor()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var caDir = Path.Combine(lab.WorkDirectory, "node-ca");
         var podBundle = Path.Combine(lab.WorkDirectory, "pod-bundle.pem");
@@ -48,7 +48,7 @@ public sealed class NodeCaTests
     [SkippableFact]
     public async Task ACaKeyReadableByOthers_StopsTheApplianceAtStart_WithTheReason()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var caDir = Path.Combine(lab.WorkDirectory, "node-ca");
         await using (var first = await ApplianceProcess.StartAsync(lab, Policy, "--upstream-ca", lab.CaCertificatePath, "--ca-dir", caDir))

@@ -19,7 +19,7 @@ public sealed class ProcessDetectionTests
     [SkippableFact]
     public async Task HostileSteps_ReverseShellAndPrivilegedContainer_AreDetected_WithProcessAndStep()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await using var appliance = await ApplianceProcess.StartAsync(lab, EnforcementCoreTests.Policy);
 

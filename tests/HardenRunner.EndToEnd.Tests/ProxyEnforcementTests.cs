@@ -54,7 +54,7 @@ public sealed class ProxyEnforcementTests
     [SkippableFact]
     public async Task AllowedRequests_FromRealClients_SucceedWithOnlyTheSystemStoreAndExportedVariables()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         await LabGit.CreateRepositoryAsync(lab, "acme", "web");
         var (appliance, env) = await StartAsync(lab, Policy);
@@ -124,7 +124,7 @@ public sealed class ProxyEnforcementTests
     [SkippableFact]
     public async Task Block_EveryBypass_IsRefused_AndTheLabServersNeverSeeThePayload()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var (appliance, _) = await StartAsync(lab, Policy);
         await using var __ = appliance;
@@ -188,7 +188,7 @@ public sealed class ProxyEnforcementTests
     [SkippableFact]
     public async Task Audit_SameRequests_PassAndAreRecordedAsDenyPassed()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var (appliance, _) = await StartAsync(lab, Policy.Replace("egress-policy: block", "egress-policy: audit", StringComparison.Ordinal));
         await using var __ = appliance;
@@ -210,7 +210,7 @@ public sealed class ProxyEnforcementTests
     [SkippableFact]
     public async Task Stop_LeavesTrustStoresByteIdentical_AndGithubEnvWasWritten()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         const string fingerprint = "find /etc/ssl /usr/local/share/ca-certificates -xdev \\( -type f -o -type l \\) -print0 | sort -z | xargs -0 sha256sum 2>/dev/null; find /etc/ssl /usr/local/share/ca-certificates -xdev -type l -printf '%p -> %l\\n' | sort";
         var before = await lab.RunInRunnerAsync("sh", ["-c", fingerprint], ClientTimeout);

@@ -22,7 +22,7 @@ public sealed partial class ServiceModeTests
     [SkippableFact]
     public async Task TwoConsecutiveJobs_AreTwoRuns_WithTheirOwnPoliciesAndReports()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var (dir, state, ready, bin) = ServiceDirectories(lab);
 
@@ -69,7 +69,7 @@ public sealed partial class ServiceModeTests
     [SkippableFact]
     public async Task InvalidJobPolicy_RunsInAudit_WithAPolicyInvalidDetection_AndTheServiceKeepsRunning()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var (dir, state, ready, bin) = ServiceDirectories(lab);
         await using var service = StartService(lab, dir, state, ready);

@@ -12,7 +12,7 @@ public sealed class SourceIntegrityTests
     [SkippableFact]
     public async Task StepRewritingTrackedSource_IsDetected_WithWriterAndStep_BuildOutputIsNot()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         await using var lab = await TestLab.StartAsync(new LabOptions());
 
         // a checked-out workspace: src/app.c tracked, bin/ ignored

@@ -9,6 +9,12 @@ public static class LabEnvironment
     /// <summary>Linux and root; CI runs as root, so there these tests always run.</summary>
     public static bool CanRun => OperatingSystem.IsLinux() && IsRoot;
 
+    /// <summary>
+    /// CI=true (set by .ci/run): CI runs as root, so there a lab test that cannot run must fail with
+    /// <see cref="SkipReason"/> rather than skip (tests/HardenRunner.Tests/TestSupport/LabRequirement.cs).
+    /// </summary>
+    public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Null when <see cref="CanRun"/>; otherwise a sentence for <c>Skip.IfNot(…, reason)</c>.</summary>
     public static string? SkipReason =>
         !OperatingSystem.IsLinux() ? "the lab needs Linux network namespaces"

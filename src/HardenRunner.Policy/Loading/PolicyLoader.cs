@@ -171,7 +171,7 @@ public static class PolicyLoader
 
                         break;
                     case "allowed-endpoints":
-                        ParseEndpoints(source, value, endpoints);
+                        ParseEndpoints(yaml, source, value, endpoints);
                         break;
                     case "allowed-cidrs":
                         foreach (var (text, node) in ScalarList(source, value, key))
@@ -287,29 +287,30 @@ public static class PolicyLoader
             return doc;
         }
 
-        private void ParseEndpoints(string source, YamlNode value, List<EndpointSpec> endpoints)
+        private void ParseEndpoints(string yaml, string source, YamlNode value, List<EndpointSpec> endpoints)
         {
-            IEnumerable<(string Text, YamlNode Node)> items;
+            IEnumerable<(string Text, SourceLocation Loc)> items;
             if (value is YamlScalarNode scalar)
             {
-                // the step-security input form: one string, space or newline separated
-                items = SplitEndpointList(scalar.Value ?? "").Select(t => (t, (YamlNode)scalar));
+                // the step-security input form: one string, space or newline separated (block scalars too); each entry
+                // at its own line and column, or at the string's start when the raw text does not map onto the value
+                items = ScalarTokenLocator.Locate(yaml, scalar)?.Select(t => (t.Text, new SourceLocation(source, t.Line, t.Column)))
+                    ?? SplitEndpointList(scalar.Value ?? "").Select(t => (t, Loc(source, scalar.Start)));
             }
             else
             {
-                items = ScalarList(source, value, "allowed-endpoints");
+                items = ScalarList(source, value, "allowed-endpoints").Select(x => (x.Text, Loc(source, x.Node.Start)));
             }
 
-            foreach (var (text, node) in items)
+            foreach (var (text, loc) in items)
             {
-                var loc = Loc(source, node.Start);
                 if (!EndpointParser.TryParseEndpoint(text, loc, out var ep, out var err))
                 {
-                    Error(source, node.Start, err!);
+                    Diagnostics.Add(new PolicyDiagnostic(loc, DiagnosticSeverity.Error, err!));
                 }
                 else if (endpoints.FirstOrDefault(x => x.Text == ep!.Text) is { } dup)
                 {
-                    Error(source, node.Start, $"duplicate entry '{ep!.Text}' (first at line {dup.Source.Line})");
+                    Diagnostics.Add(new PolicyDiagnostic(loc, DiagnosticSeverity.Error, $"duplicate entry '{ep!.Text}' (first at line {dup.Source.Line})"));
                 }
                 else
                 {

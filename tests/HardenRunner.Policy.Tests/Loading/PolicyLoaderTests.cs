@@ -132,6 +132,58 @@ public sealed class PolicyLoaderTests
         Assert.StartsWith($"{diagnostic.Location.File}:{diagnostic.Location.Line}:{diagnostic.Location.Column}: error: ", diagnostic.ToString(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// allowed-endpoints written as one string (the step-security input form): a bad entry is reported at its own line
+    /// and column — in block scalars (| and >, with chomping and indentation indicators, a header comment, blank lines,
+    /// CRLF), in multi-line plain strings and inside quotes — not at the start of the string.
+    /// </summary>
+    public static TheoryData<string, int, int, string> ProblemsInOneStringEndpointLists => new()
+    {
+        { "allowed-endpoints: |\n  github.com:443\n  *\n", 3, 3, "a bare '*' would allow every host" },
+        { "allowed-endpoints: >\n  github.com:443\n  api.github.com:0\n", 3, 3, "port '0' must be a number from 1 to 65535" },
+        { "allowed-endpoints: |\n  github.com:443 a*b.*.com\n", 2, 18, "more than one '*'" },
+        { "allowed-endpoints: |\n  github.com,github.com:ssh\n", 2, 14, "port 'ssh'" },
+        { "allowed-endpoints: >+\n  github.com\tgithub.com/acme\n", 2, 14, "paths belong in 'rules'" },
+        { "allowed-endpoints: |- # the job's hosts\n    github.com\n\n    -bad.example\n", 4, 5, "'-bad.example' is not a valid host name" },
+        { "allowed-endpoints: |2\n    github.com\n  github.com:0\n", 3, 3, "port '0'" },
+        { "allowed-endpoints: |\r\n  github.com\r\n  -bad.example\r\n", 3, 3, "'-bad.example' is not a valid host name" },
+        { "allowed-endpoints: |\n  github.com\n  api.github.com\n  GitHub.com:443\n", 4, 3, "duplicate entry 'github.com:443' (first at line 2)" },
+        {
+            "egress-policy: block\nallowed-endpoints: |\n  github.com:443\n  https://api.github.com\n# by CIDR below\nallowed-cidrs: [10.0.0.0/8]\n",
+            4, 3, "is a URL; write the endpoint as host[:port]"
+        },
+        { "allowed-endpoints: >-\n  github.com:443\n\n\n  github.*\negress-policy: block\n", 5, 3, "'*' may only stand in the leftmost label" },
+        { "allowed-endpoints: github.com:443\n  github.com:70000\n", 2, 3, "port '70000' must be a number from 1 to 65535" },
+        { "allowed-endpoints: github.com:443 *.com:443\n", 1, 35, "too broad" },
+        { "allowed-endpoints: \"github.com, github.*\"\n", 1, 33, "'*' may only stand in the leftmost label" },
+        { "allowed-endpoints: 'github.com *'\n", 1, 32, "a bare '*'" },
+        // the raw text does not map onto the value (an escape): reported at the string's start, never elsewhere
+        { "allowed-endpoints: \"github.com\\t*\"\n", 1, 20, "a bare '*'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ProblemsInOneStringEndpointLists))]
+    public void Parse_ProblemInAnEndpointListWrittenAsOneString_IsReportedAtTheEntry(string yaml, int line, int column, string message)
+    {
+        var result = PolicyLoader.Parse(yaml, File, NoPresets);
+
+        Assert.False(result.Success);
+        var diagnostic = Assert.Single(result.Errors);
+        Assert.Contains(message, diagnostic.Message, StringComparison.Ordinal);
+        Assert.Equal(new SourceLocation(File, line, column), diagnostic.Location);
+    }
+
+    [Fact]
+    public void Parse_AllowedEndpointsAsBlockScalar_EachEntryKeepsItsOwnSource()
+    {
+        var result = PolicyLoader.Parse("allowed-endpoints: |\n  github.com:443\n\n  api.github.com ssh.github.com:22\n", File, NoPresets);
+
+        Assert.True(result.Success, string.Join('\n', result.Diagnostics));
+        Assert.Equal(
+            [("github.com:443", 2, 3), ("api.github.com:443", 4, 3), ("ssh.github.com:22", 4, 18)],
+            result.Policy!.AllowedEndpoints.Select(e => (e.Text, e.Source.Line, e.Source.Column)));
+    }
+
     [Fact]
     public void Parse_ProblemInPreset_NamesThePreset()
     {

@@ -110,6 +110,47 @@ public class DnsResponseRewriterTests
     }
 
     [Fact]
+    public void Rewrite_SvcbWithEch_EchRemovedLikeHttps()
+    {
+        // Q _dns.resolver.test SVCB (type 64); AN: SVCB 1 dot.resolver.test (target compressed into the question) alpn=dot port=853 ech;
+        // then an A for the target, owned by a pointer to the target name inside the SVCB RDATA (the record after the edit moves)
+        var b = WireBuilder.Header(7, 0x81a0, 1, 2).Name("_dns.resolver.test").U16(64).U16(1);
+        b.Pointer(12).RecordHeader(64, 300, out var svcb).U16(1);
+        var target = b.Position;
+        b.Labels("dot").Pointer(12 + 5).SvcParam(1, 3, (byte)'d', (byte)'o', (byte)'t').SvcParam(3, 3, 85).SvcParam(5, Ech).EndRecord(svcb);
+        b.Pointer(target).RecordHeader(1, 60, out var a).Bytes(192, 0, 2, 53).EndRecord(a);
+        var original = b.ToArray();
+
+        var result = DnsResponseRewriter.Rewrite(original, maxAnswerTtl: null);
+
+        Assert.NotNull(result);
+        Assert.True(result.EchStripped);
+        Assert.Equal(original.Length - 4 - Ech.Length, result.Message.Length);
+        var parsed = DnsMessage.Parse(result.Message);
+        var record = Assert.IsType<SvcBRecord>(parsed.AnswerRecords[0]);
+        Assert.Equal(RecordType.SvcB, record.RecordType);
+        Assert.Equal("dot.resolver.test.", record.Target.ToString());
+        Assert.Equal([ServiceBindingParameterKey.ALPN, ServiceBindingParameterKey.Port], record.Parameters.Keys.Order());
+        Assert.Equal(853, ((PortServiceBindingParameter)record.Parameters[ServiceBindingParameterKey.Port]).Port);
+        Assert.Equal("dot.resolver.test.", parsed.AnswerRecords[1].Name.ToString());
+        Assert.Equal(IPAddress.Parse("192.0.2.53"), ((ARecord)parsed.AnswerRecords[1]).Address);
+        Assert.False(parsed.IsAuthenticData);
+    }
+
+    [Fact]
+    public void Rewrite_SvcbWithoutEch_BytesUnchanged()
+    {
+        var b = WireBuilder.Header(7, 0x8180, 1, 1).Name("_dns.resolver.test").U16(64).U16(1);
+        b.Pointer(12).RecordHeader(64, 300, out var svcb).U16(1).Labels("dot").Pointer(12 + 5).SvcParam(3, 3, 85).EndRecord(svcb);
+        var original = b.ToArray();
+
+        var result = DnsResponseRewriter.Rewrite(original, maxAnswerTtl: null)!;
+
+        Assert.False(result.EchStripped);
+        Assert.Equal(original, result.Message);
+    }
+
+    [Fact]
     public void Rewrite_PointerIntoRewrittenParams_Refused()
     {
         // a later owner name points into the ech value: cannot be kept consistent, so the response is refused

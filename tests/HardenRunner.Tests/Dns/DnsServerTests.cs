@@ -132,6 +132,33 @@ public sealed class DnsServerTests : IDisposable
         Assert.Contains(ServiceBindingParameterKey.ECH, Assert.IsType<HttpsRecord>(Assert.Single(direct.AnswerRecords)).Parameters.Keys);
     }
 
+    [Fact]
+    public async Task Svcb_EchParameterRemoved_OthersKept_UdpAndTcp()
+    {
+        await using var s = await ServerUnderTest.StartAsync([_upstream.Endpoint]);
+
+        // the same query straight to the upstream carries ech, so a server that forgot SVCB would fail below
+        var direct = Parse(await DnsTestClient.UdpAsync(_upstream.Endpoint, WireBuilder.Query("_dns.allowed.test", 64, edns: 1232)));
+        Assert.Contains(ServiceBindingParameterKey.ECH, Assert.IsType<SvcBRecord>(Assert.Single(direct.AnswerRecords)).Parameters.Keys);
+
+        foreach (var response in new[]
+        {
+            await DnsTestClient.UdpAsync(s.V4, WireBuilder.Query("_dns.allowed.test", 64, edns: 1232)),
+            await DnsTestClient.TcpAsync(s.V4, WireBuilder.Query("_dns.allowed.test", 64)),
+        })
+        {
+            var svcb = Assert.IsType<SvcBRecord>(Assert.Single(Parse(response).AnswerRecords));
+            Assert.DoesNotContain(ServiceBindingParameterKey.ECH, svcb.Parameters.Keys);
+            Assert.Equal("dot.allowed.test.", svcb.Target.ToString());
+            Assert.Equal(853, ((PortServiceBindingParameter)svcb.Parameters[ServiceBindingParameterKey.Port]).Port);
+            Assert.Contains(ServiceBindingParameterKey.ALPN, svcb.Parameters.Keys);
+            Assert.DoesNotContain(TestUpstream.EchConfig, response!.Chunk(TestUpstream.EchConfig.Length));
+        }
+
+        Assert.Equal(2, s.Server.Stats.EchStripped);
+        Assert.All(s.Events.Dns, e => Assert.Equal(("SVCB", Decision.Allow), (e.QueryType, e.Decision)));
+    }
+
     public static TheoryData<string, byte[]> DeniedQueries => new()
     {
         { "data in labels, TXT", WireBuilder.Query("c2VjcmV0.exfil.test", 16) },

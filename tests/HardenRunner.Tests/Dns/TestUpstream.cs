@@ -138,6 +138,14 @@ internal sealed class TestUpstream : IDisposable
             [ServiceBindingParameterKey.Port] = new PortServiceBindingParameter(443),
         }));
 
+        // SVCB (type 64, RFC 9460 §2) carries ech the same way: a DNS-over-TLS endpoint of the service (RFC 9461)
+        Add(new SvcBRecord(N("_dns.allowed.test"), 300, 1, N("dot.allowed.test"), new Dictionary<ServiceBindingParameterKey, ServiceBindingParameterBase>
+        {
+            [ServiceBindingParameterKey.ALPN] = new UnknownServiceBindingParameter(ServiceBindingParameterKey.ALPN, [3, (byte)'d', (byte)'o', (byte)'t']),
+            [ServiceBindingParameterKey.Port] = new PortServiceBindingParameter(853),
+            [ServiceBindingParameterKey.ECH] = new UnknownServiceBindingParameter(ServiceBindingParameterKey.ECH, EchConfig),
+        }));
+
         // www.allowed.test -> edge.cdn.test -> edge2.cdn.test (A with a long TTL, AAAA with TTL 0)
         _cnames["www.allowed.test"] = N("edge.cdn.test");
         _cnames["edge.cdn.test"] = N("edge2.cdn.test");

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using HardenRunner.Lab;
+using HardenRunner.Tests.TestSupport;
 using HardenRunner.Tests.Tls;
 using HardenRunner.Tls;
 using HardenRunner.Trust;
@@ -23,7 +24,7 @@ public sealed class RealTrustStoreTests(ITestOutputHelper output)
     [SkippableFact]
     public async Task Install_RealLayoutInTheLab_DefaultClientsTrust_Uninstall_ByteIdentical()
     {
-        Skip.IfNot(LabEnvironment.CanRun, LabEnvironment.SkipReason);
+        LabRequirement.SkipUnlessAvailable();
         Skip.IfNot(File.Exists("/etc/ssl/certs/ca-certificates.crt"), "the host has no Debian-style trust store to copy");
         Skip.IfNot(ToolRunner.Has("curl") && ToolRunner.Has("python3") && ToolRunner.Has("openssl"), "needs curl, python3 and openssl");
         var hostBefore = HostHashes();
