@@ -265,7 +265,7 @@ public sealed class Lab : IAsyncDisposable
         await Topology.CreateAsync(RunnerNamespace, InternetNamespace, Hosts, _options.RunnerDefaultRoute, cancellationToken).ConfigureAwait(false);
         if (_options.Container)
         {
-            await Topology.CreateContainerAsync(RunnerNamespace, InternetNamespace, ContainerNamespace, cancellationToken).ConfigureAwait(false);
+            await Topology.CreateContainerAsync(RunnerNamespace, InternetNamespace, ContainerNamespace, _options.ContainerRouted, cancellationToken).ConfigureAwait(false);
         }
 
         var resolvConf = $"# HardenRunner lab {Id}: the lab's upstream DNS\nnameserver {LabAddresses.DnsV4}\nnameserver {LabAddresses.DnsV6}\n";

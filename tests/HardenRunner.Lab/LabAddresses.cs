@@ -42,6 +42,12 @@ public static class LabAddresses
     /// </summary>
     public const string BridgeInterface = "br-hrlab";
 
+    /// <summary>
+    /// With <see cref="LabOptions.ContainerRouted"/>: the container's host-side veth, named like a Calico pod interface
+    /// (<c>cali…</c>), routed without a bridge; it holds the gateway addresses itself.
+    /// </summary>
+    public const string RoutedInterface = "calihrlab0";
+
     public static IPAddress BridgeV4 { get; } = IPAddress.Parse("198.18.0.1");
 
     public static IPAddress BridgeV6 { get; } = IPAddress.Parse("2001:db8:c::1");

@@ -34,6 +34,12 @@ public sealed class LabOptions
     /// </summary>
     public bool Container { get; set; }
 
+    /// <summary>
+    /// With <see cref="Container"/>: connect the container the way routed CNIs (Calico, Cilium) connect a pod — a veth
+    /// whose host side (<c>calihrlab0</c>) is routed by the runner, no bridge — instead of through <c>br-hrlab</c>.
+    /// </summary>
+    public bool ContainerRouted { get; set; }
+
     /// <summary>How long to wait for namespaces, mounts and the ready marker of the lab internet.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

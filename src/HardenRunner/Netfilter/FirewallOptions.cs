@@ -13,12 +13,13 @@ public sealed record StaticAllow(IPNetwork Network, int? Port, Transport Transpo
 public sealed record FirewallOptions
 {
     /// <summary>
-    /// Interfaces whose forwarded traffic (containers) is redirected and filtered like the host's own. Not
-    /// <c>veth*</c>: bridged containers reach the IP layer through their bridge (docker0, br-*, cni*, podman*), while
-    /// a host whose own uplink is a veth (a runner inside a container or pod, the e2e lab) would otherwise have all
-    /// its egress accepted as "container" traffic.
+    /// Interfaces whose forwarded traffic (containers) is redirected and filtered like the host's own: the bridges
+    /// of Docker, CNI and podman (docker0, br-*, cni*, podman*) and the per-pod veths of routed CNIs — Calico's
+    /// <c>cali*</c> and Cilium's <c>lxc*</c> (when Cilium's eBPF host routing bypasses netfilter, nothing here sees
+    /// those pods' traffic: docs/deployment.md). Not <c>veth*</c>: a host whose own uplink is a veth (a runner inside
+    /// a container or pod, the e2e lab) would otherwise have all its egress accepted as "container" traffic.
     /// </summary>
-    public static IReadOnlyList<string> DefaultBridgeInterfaces { get; } = ["docker0", "br-*", "cni*", "podman*"];
+    public static IReadOnlyList<string> DefaultBridgeInterfaces { get; } = ["docker0", "br-*", "cni*", "podman*", "cali*", "lxc*"];
 
     public EgressMode Mode { get; init; } = EgressMode.Block;
 

@@ -58,8 +58,11 @@ internal static class Topology
         await Tool.RunAsync("ip", ["-n", internet, "-batch", "-"], i.ToString(), cancellationToken: cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The container namespace behind a bridge in the runner namespace; the internet routes the container range back via the runner.</summary>
-    public static async Task CreateContainerAsync(string runner, string internet, string container, CancellationToken cancellationToken)
+    /// <summary>
+    /// The container namespace behind a bridge in the runner namespace (or, <paramref name="routed"/>, behind a routed
+    /// veth that holds the gateway addresses itself); the internet routes the container range back via the runner.
+    /// </summary>
+    public static async Task CreateContainerAsync(string runner, string internet, string container, bool routed, CancellationToken cancellationToken)
     {
         await Serial.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -72,13 +75,26 @@ internal static class Topology
         }
 
         var r = new StringBuilder();
-        Line(r, $"link add {LabAddresses.BridgeInterface} type bridge");
-        Line(r, $"addr add {LabAddresses.BridgeV4}/24 dev {LabAddresses.BridgeInterface}");
-        Line(r, $"addr add {LabAddresses.BridgeV6}/64 dev {LabAddresses.BridgeInterface} nodad");
-        Line(r, $"link set {LabAddresses.BridgeInterface} up");
-        Line(r, $"link add vc-host type veth peer name eth0 netns {container}");
-        Line(r, $"link set vc-host master {LabAddresses.BridgeInterface}");
-        Line(r, "link set vc-host up");
+        var gateway = routed ? LabAddresses.RoutedInterface : LabAddresses.BridgeInterface;
+        if (routed)
+        {
+            Line(r, $"link add {gateway} type veth peer name eth0 netns {container}");
+        }
+        else
+        {
+            Line(r, $"link add {gateway} type bridge");
+        }
+
+        Line(r, $"addr add {LabAddresses.BridgeV4}/24 dev {gateway}");
+        Line(r, $"addr add {LabAddresses.BridgeV6}/64 dev {gateway} nodad");
+        Line(r, $"link set {gateway} up");
+        if (!routed)
+        {
+            Line(r, $"link add vc-host type veth peer name eth0 netns {container}");
+            Line(r, $"link set vc-host master {gateway}");
+            Line(r, "link set vc-host up");
+        }
+
         await Tool.RunAsync("ip", ["-n", runner, "-batch", "-"], r.ToString(), cancellationToken: cancellationToken).ConfigureAwait(false);
         await Tool.RunAsync("ip", ["netns", "exec", runner, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"], cancellationToken: cancellationToken).ConfigureAwait(false);
 

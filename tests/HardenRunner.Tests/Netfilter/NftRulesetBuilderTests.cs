@@ -64,6 +64,8 @@ public sealed class NftRulesetBuilderTests
             "oifname \"br-*\" accept",
             "oifname \"cni*\" accept",
             "oifname \"podman*\" accept",
+            "oifname \"cali*\" accept",
+            "oifname \"lxc*\" accept",
             "ct state established,related accept",
             "ct state invalid drop",
             "meta mark 0x00004852 accept",
