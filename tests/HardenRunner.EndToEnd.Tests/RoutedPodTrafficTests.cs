@@ -58,8 +58,13 @@ public sealed class RoutedPodTrafficTests
         Assert.True(await lab.DnsLog.NoneWithinAsync(r => r.Name.Contains(secret, StringComparison.OrdinalIgnoreCase), TimeSpan.FromSeconds(1)));
         Assert.True(await lab.HttpLog.NoneWithinAsync(r => r.Server == "exfil.test", TimeSpan.FromSeconds(1)));
         Assert.True(await lab.TcpLog.NoneWithinAsync(r => r.Preview.Contains(p4, StringComparison.Ordinal) || r.Preview.Contains(p6, StringComparison.Ordinal), TimeSpan.FromSeconds(1)));
-        await appliance.WaitForEventAsync(e => IsForwardedDeny(e, lab.Exfil.V4.ToString()), Wait);
-        await appliance.WaitForEventAsync(e => IsForwardedDeny(e, lab.Exfil.V6.ToString()), Wait);
+        // ... and name the pod's process (its socket is found in the pod's network namespace)
+        foreach (var address in new[] { lab.Exfil.V4.ToString(), lab.Exfil.V6.ToString() })
+        {
+            var dropped = await appliance.WaitForEventAsync(e => IsForwardedDeny(e, address), Wait);
+            Assert.Equal(JsonValueKind.Object, dropped.GetProperty("process").ValueKind);
+            Assert.Contains("python3", dropped.GetProperty("process").GetProperty("exe").GetString(), StringComparison.Ordinal);
+        }
     }
 
     private static Task<LabProcessResult> SendFromPod(TestLab lab, string address, int port, string payload) =>

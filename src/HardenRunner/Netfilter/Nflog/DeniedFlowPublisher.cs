@@ -11,8 +11,9 @@ namespace HardenRunner.Netfilter.Nflog;
 /// get their own event (when the dedupe table is full, events are published rather than suppressed). With an
 /// <see cref="AttributionQueue"/>, the process and step are looked up (best effort) from the logged packet's source
 /// address and port, which are the local socket's: a TCP client is still there (SYN_SENT while its SYNs are dropped,
-/// or established in audit mode); a UDP sender may already have closed its socket. Packets forwarded from another
-/// namespace (a container) are not looked up: their sockets are not in the runner's namespace.
+/// or established in audit mode); a UDP sender may already have closed its socket. A packet forwarded from a
+/// container or pod is looked up the same way: its socket is not in the runner's namespace, so the attributor finds
+/// it in the container's (<see cref="Monitoring.ForeignNamespaceSockets"/>).
 /// </summary>
 public sealed class DeniedFlowPublisher
 {
@@ -82,7 +83,6 @@ public sealed class DeniedFlowPublisher
 
         Remember(key, now);
         var rule = NflogPrefix.RuleText(reason);
-        var forwarded = packet.InputInterface is not null;
         if (packet.InputInterface is { } index && _interfaceName(index) is { } name)
         {
             rule += $" (forwarded from {name})";
@@ -96,7 +96,7 @@ public sealed class DeniedFlowPublisher
             Port: flow.DestinationPort,
             Decision.Deny,
             blocked ? NetworkEvent.Blocked : NetworkEvent.Passed,
-            rule), forwarded ? null : Attribute(flow));
+            rule), Attribute(flow));
         Interlocked.Increment(ref _published);
     }
 
