@@ -158,7 +158,8 @@ public sealed class ProcessMonitor : IDisposable
         {
             var diag = SockDiag.Open(options.SocketNetworkNamespace);
             var netns = NetworkNamespaceId(options.SocketNetworkNamespace);
-            return new SocketOwnerResolver(diag, new SocketInodeIndex(), () => Candidates(table, netns));
+            // the local-address shortcut knows this process's namespace only: not used when sock_diag looks into another one
+            return new SocketOwnerResolver(diag, new SocketInodeIndex(), () => Candidates(table, netns), options.SocketNetworkNamespace is null ? LocalAddresses.Shared.Contains : null);
         }
         catch (IOException e)
         {

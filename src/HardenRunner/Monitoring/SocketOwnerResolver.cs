@@ -11,7 +11,7 @@ namespace HardenRunner.Monitoring;
 /// network namespaces on the host (containers, pods behind a bridge or veth) are searched through their /proc net
 /// tables (<see cref="ForeignNamespaceSockets"/>). A socket already closed is not found (null, never a guess).
 /// </summary>
-internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index, Func<IEnumerable<int>> candidates) : IDisposable
+internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index, Func<IEnumerable<int>> candidates, Func<IPAddress, bool>? isLocal = null) : IDisposable
 {
     private const byte TcpListen = 10;
     private const byte TcpTimeWait = 6;
@@ -108,9 +108,11 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
     /// <summary>A socket in another network namespace (a container's): its holder, looked for among that namespace's processes first.</summary>
     private int? Foreign(ProtocolType protocol, IPEndPoint client, IPEndPoint? server)
     {
-        if (IPAddress.IsLoopback(client.Address))
+        if (IPAddress.IsLoopback(client.Address) || (isLocal?.Invoke(client.Address) ?? false))
         {
-            return null; // loopback traffic never crosses namespaces
+            // loopback traffic never crosses namespaces, and a source address configured here is this namespace's
+            // own: its socket is gone (a resolver's UDP socket closes as soon as the answer arrives), not elsewhere
+            return null;
         }
 
         Interlocked.Increment(ref _foreignSearches);
