@@ -1,5 +1,6 @@
 using System.Net;
 using HardenRunner.Events;
+using HardenRunner.Monitoring.Containers;
 using Microsoft.Extensions.Logging;
 
 namespace HardenRunner.Monitoring;
@@ -56,8 +57,33 @@ internal sealed class ProcessAttributor(
     public ProcessInfo? Describe(int pid)
     {
         var entry = ancestry.Find(pid);
-        return entry is null ? null : new ProcessInfo(pid, entry.Exe ?? entry.Comm, entry.Cmdline, ancestry.Ancestors(pid));
+        return entry is null
+            ? null
+            : new ProcessInfo(pid, entry.Exe ?? entry.Comm, entry.Cmdline, ancestry.Ancestors(pid)) { Container = Container(entry) };
     }
+
+    /// <summary>
+    /// The container of a table entry, read once per entry (an entry is one pid from one start or exec): one small
+    /// cgroup read for a host process, the hostname and namespace reads only inside a container. An exited entry
+    /// is not read (its pid may belong to another process by now).
+    /// </summary>
+    private ContainerInfo? Container(ProcessEntry entry)
+    {
+        if (_containers.TryGetValue(entry, out var known))
+        {
+            return known.Value;
+        }
+
+        if (entry.Exited is not null)
+        {
+            return null;
+        }
+
+        var box = new System.Runtime.CompilerServices.StrongBox<ContainerInfo?>(ContainerReader.Read(entry.Pid));
+        return _containers.GetValue(entry, _ => box).Value;
+    }
+
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<ProcessEntry, System.Runtime.CompilerServices.StrongBox<ContainerInfo?>> _containers = [];
 
     public StepInfo? Step(int pid) => steps.Resolve(pid);
 
