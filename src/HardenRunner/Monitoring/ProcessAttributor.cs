@@ -63,15 +63,16 @@ internal sealed class ProcessAttributor(
     }
 
     /// <summary>
-    /// The container of a table entry, read once per entry (an entry is one pid from one start or exec): one small
-    /// cgroup read for a host process, the hostname and namespace reads only inside a container. An exited entry
-    /// is not read (its pid may belong to another process by now).
+    /// The container of a table entry, read once per process (pid and start time; an exit or an exec replaces the
+    /// entry but keeps both): one small cgroup read for a host process, the hostname and namespace reads only inside
+    /// a container. A process first asked about after it exited is not read (its pid may belong to another by now).
     /// </summary>
     private ContainerInfo? Container(ProcessEntry entry)
     {
-        if (_containers.TryGetValue(entry, out var known))
+        var key = (entry.Pid, entry.Start);
+        if (_containers.TryGetValue(key, out var known))
         {
-            return known.Value;
+            return known;
         }
 
         if (entry.Exited is not null)
@@ -79,11 +80,17 @@ internal sealed class ProcessAttributor(
             return null;
         }
 
-        var box = new System.Runtime.CompilerServices.StrongBox<ContainerInfo?>(ContainerReader.Read(entry.Pid));
-        return _containers.GetValue(entry, _ => box).Value;
+        if (_containers.Count >= MaxRemembered)
+        {
+            _containers.Clear(); // bounded: a long service run forgets and re-reads
+        }
+
+        return _containers.GetOrAdd(key, ContainerReader.Read(entry.Pid));
     }
 
-    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<ProcessEntry, System.Runtime.CompilerServices.StrongBox<ContainerInfo?>> _containers = [];
+    private const int MaxRemembered = 65_536;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int Pid, DateTimeOffset Start), ContainerInfo?> _containers = new();
 
     public StepInfo? Step(int pid) => steps.Resolve(pid);
 
