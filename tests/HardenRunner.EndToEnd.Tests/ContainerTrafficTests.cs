@@ -110,4 +110,108 @@ public sealed class ContainerTrafficTests
         Assert.Equal(System.Text.Json.JsonValueKind.Object, https.GetProperty("process").ValueKind);
         Assert.EndsWith("/curl", https.GetProperty("process").GetProperty("exe").GetString(), StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// The container's process runs in a cgroup named as Docker names one (<c>…/docker/&lt;64 hex&gt;</c>), made by
+    /// the test under the cgroup v2 hierarchy: the event's process carries the container's runtime and id.
+    /// </summary>
+    [SkippableFact]
+    public async Task AuditMode_ContainerProcessInADockerCgroup_EventNamesTheContainer()
+    {
+        LabRequirement.SkipUnlessAvailable();
+        var v2 = CgroupV2Mount();
+        Skip.If(v2 is null, "no writable cgroup v2 hierarchy to make a container's cgroup in");
+        var id = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var top = Path.Combine(v2, "hardenrunner-e2e-" + Guid.NewGuid().ToString("N")[..12]);
+        var leaf = Path.Combine(top, "docker", id);
+        Directory.CreateDirectory(leaf);
+        try
+        {
+            await using var lab = await TestLab.StartAsync(new LabOptions { Container = true });
+            var policy = EnforcementCoreTests.Policy.Replace("egress-policy: block", "egress-policy: audit", StringComparison.Ordinal);
+            await using var appliance = await ApplianceProcess.StartAsync(lab, policy, "--upstream-ca", lab.CaCertificatePath);
+
+            // the shell waits until it is in the container's cgroup, then becomes curl (as runc places a container's
+            // init before exec); the lab's mount namespace has its own /sys, so the test moves it from the host
+            var path = EnforcementCoreTests.Unique("/from-docker-cgroup-");
+            var script = "i=0; until grep -q \"$1\" /proc/$$/cgroup; do i=$((i+1)); [ $i -gt 200 ] && exit 3; sleep 0.05; done; "
+                + "exec curl -sS -k --max-time 10 --resolve \"exfil.test:443:$2\" \"https://exfil.test$3\"";
+            var running = lab.RunInContainerAsync("sh", ["-c", script, "sh", id, lab.Exfil.V4.ToString(), path], ClientTimeout);
+            var shell = await FindShellAsync(path, TimeSpan.FromSeconds(10));
+            await File.WriteAllTextAsync(Path.Combine(leaf, "cgroup.procs"), shell.ToString(CultureInfo.InvariantCulture));
+            var curl = await running;
+            Assert.True(curl.Succeeded, curl.ToString());
+            var https = await appliance.WaitForEventAsync(e => e.GetProperty("type").GetString() == "network" && e.GetProperty("kind").GetString() == "https"
+                && e.GetProperty("path").GetString() == path, Wait);
+            var process = https.GetProperty("process");
+            Assert.Equal(JsonValueKind.Object, process.ValueKind);
+            Assert.EndsWith("/curl", process.GetProperty("exe").GetString(), StringComparison.Ordinal);
+            var container = process.GetProperty("container");
+            Assert.Equal("docker", container.GetProperty("runtime").GetString());
+            Assert.Equal(id, container.GetProperty("id").GetString());
+            Assert.Equal(JsonValueKind.Null, container.GetProperty("podUid").ValueKind);
+
+            // the runner's own processes stay without one
+            var host = EnforcementCoreTests.Unique("/from-runner-");
+            var runnerCurl = await lab.RunInRunnerAsync("curl", ["-sS", "-k", "--max-time", "10", "--resolve", $"exfil.test:443:{lab.Exfil.V4}", "https://exfil.test" + host], ClientTimeout);
+            Assert.True(runnerCurl.Succeeded, runnerCurl.ToString());
+            var hostEvent = await appliance.WaitForEventAsync(e => e.GetProperty("type").GetString() == "network" && e.GetProperty("kind").GetString() == "https"
+                && e.GetProperty("path").GetString() == host, Wait);
+            Assert.Equal(JsonValueKind.Object, hostEvent.GetProperty("process").ValueKind);
+            Assert.False(hostEvent.GetProperty("process").TryGetProperty("container", out _));
+        }
+        finally
+        {
+            // empty by now (curl exited, the lab reaped it); removed innermost first
+            foreach (var dir in new[] { leaf, Path.GetDirectoryName(leaf)!, top })
+            {
+                for (var attempt = 0; attempt < 50 && Directory.Exists(dir); attempt++)
+                {
+                    try
+                    {
+                        Directory.Delete(dir);
+                    }
+                    catch (IOException)
+                    {
+                        await Task.Delay(20);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The pid of the shell whose command line holds <paramref name="marker"/> (polled, bounded by <paramref name="timeout"/>).</summary>
+    private static async Task<int> FindShellAsync(string marker, TimeSpan timeout)
+    {
+        var until = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < until)
+        {
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                {
+                    try
+                    {
+                        if ((await File.ReadAllTextAsync(Path.Combine(dir, "comm"))).Trim() == "sh"
+                            && (await File.ReadAllTextAsync(Path.Combine(dir, "cmdline"))).Contains(marker, StringComparison.Ordinal))
+                        {
+                            return pid;
+                        }
+                    }
+                    catch (IOException)
+                    {
+                        // the process exited while it was read
+                    }
+                }
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException("the container's shell did not start");
+    }
+
+    /// <summary>The mount point of the cgroup v2 hierarchy: /sys/fs/cgroup (unified) or /sys/fs/cgroup/unified (hybrid).</summary>
+    private static string? CgroupV2Mount() =>
+        File.ReadLines("/proc/self/mounts").Select(l => l.Split(' ')).FirstOrDefault(f => f.Length > 3 && f[2] == "cgroup2" && f[3].StartsWith("rw", StringComparison.Ordinal))?[1];
 }

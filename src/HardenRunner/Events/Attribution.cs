@@ -11,7 +11,19 @@ public sealed record ProcessInfo(int Pid, string? Exe, string? Cmdline, IReadOnl
         : this(pid, exe, cmdline, [])
     {
     }
+
+    /// <summary>The container or pod the process runs in, when its cgroup names one; null for host processes and unknown layouts.</summary>
+    public ContainerInfo? Container { get; init; }
 }
+
+/// <summary>
+/// The container a process runs in, from its cgroup path (docs/monitoring.md "Containers and pods"):
+/// <see cref="Runtime"/> ("docker", "containerd", "cri-o", "podman", or "cri" for a kubepods cgroupfs path that does
+/// not name the runtime) and the 64-hex container <see cref="Id"/> always come from the cgroup; <see cref="Name"/>
+/// is the container's hostname (a pod's name unless it sets its own hostname or uses the host network), and
+/// <see cref="PodUid"/> / <see cref="PodNamespace"/> are set only for Kubernetes pods.
+/// </summary>
+public sealed record ContainerInfo(string Runtime, string Id, string? Name, string? PodUid, string? PodNamespace);
 
 /// <summary>One ancestor of a <see cref="ProcessInfo"/>: pid and executable.</summary>
 public sealed record AncestorInfo(int Pid, string? Exe);

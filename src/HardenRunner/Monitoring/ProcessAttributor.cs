@@ -1,5 +1,6 @@
 using System.Net;
 using HardenRunner.Events;
+using HardenRunner.Monitoring.Containers;
 using Microsoft.Extensions.Logging;
 
 namespace HardenRunner.Monitoring;
@@ -56,8 +57,40 @@ internal sealed class ProcessAttributor(
     public ProcessInfo? Describe(int pid)
     {
         var entry = ancestry.Find(pid);
-        return entry is null ? null : new ProcessInfo(pid, entry.Exe ?? entry.Comm, entry.Cmdline, ancestry.Ancestors(pid));
+        return entry is null
+            ? null
+            : new ProcessInfo(pid, entry.Exe ?? entry.Comm, entry.Cmdline, ancestry.Ancestors(pid)) { Container = Container(entry) };
     }
+
+    /// <summary>
+    /// The container of a table entry, read once per process (pid and start time; an exit or an exec replaces the
+    /// entry but keeps both): one small cgroup read for a host process, the hostname and namespace reads only inside
+    /// a container. A process first asked about after it exited is not read (its pid may belong to another by now).
+    /// </summary>
+    private ContainerInfo? Container(ProcessEntry entry)
+    {
+        var key = (entry.Pid, entry.Start);
+        if (_containers.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
+        if (entry.Exited is not null)
+        {
+            return null;
+        }
+
+        if (_containers.Count >= MaxRemembered)
+        {
+            _containers.Clear(); // bounded: a long service run forgets and re-reads
+        }
+
+        return _containers.GetOrAdd(key, ContainerReader.Read(entry.Pid));
+    }
+
+    private const int MaxRemembered = 65_536;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int Pid, DateTimeOffset Start), ContainerInfo?> _containers = new();
 
     public StepInfo? Step(int pid) => steps.Resolve(pid);
 

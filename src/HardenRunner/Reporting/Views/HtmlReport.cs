@@ -373,7 +373,11 @@ public static class HtmlReport
     private static string Severity(string severity) =>
         $"<span class=\"st sev-{(Array.IndexOf(ReportDigest.Severities, severity) >= 0 ? severity : "low")}\">{Encode(severity)}</span>";
 
-    private static string ProcessText(ReportProcessRef? p) => p is null ? "" : $"{ReportDigest.ExeName(p.Exe)} ({p.Pid.ToString(Inv)})";
+    private static string ProcessText(ReportProcessRef? p) => p is null
+        ? ""
+        : p.Container is { } c
+            ? $"{ReportDigest.ExeName(p.Exe)} ({p.Pid.ToString(Inv)}, {ReportContainer.Label(c)})"
+            : $"{ReportDigest.ExeName(p.Exe)} ({p.Pid.ToString(Inv)})";
 
     private static string Shorten(string s, int max) => s.Length <= max ? s : s[..max] + "…";
 

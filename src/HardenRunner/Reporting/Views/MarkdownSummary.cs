@@ -101,7 +101,7 @@ public static class MarkdownSummary
             sb.Append("| severity | type | summary | step | process |\n|---|---|---|---|---|\n");
             foreach (var d in SortDetections(report.Detections).Take(MaxDetections))
             {
-                sb.Append(inv, $"| {Text(d.Severity)} | {Text(d.Type)} | {Text(d.Summary)} | {Text(d.Step is null ? "" : ReportStep.Label(d.Step))} | {Text(d.Process is null ? "" : $"{ReportDigest.ExeName(d.Process.Exe)} ({d.Process.Pid})")} |\n");
+                sb.Append(inv, $"| {Text(d.Severity)} | {Text(d.Type)} | {Text(d.Summary)} | {Text(d.Step is null ? "" : ReportStep.Label(d.Step))} | {Text(d.Process is null ? "" : d.Process.Container is { } c ? $"{ReportDigest.ExeName(d.Process.Exe)} ({d.Process.Pid}, {ReportContainer.Label(c)})" : $"{ReportDigest.ExeName(d.Process.Exe)} ({d.Process.Pid})")} |\n");
             }
 
             if (report.Detections.Count > MaxDetections)

@@ -139,6 +139,30 @@ public sealed class ReportProcessRef
 
     /// <summary>Nearest first.</summary>
     public IReadOnlyList<ReportAncestor> Ancestors { get; init; } = [];
+
+    /// <summary>The container the process ran in, when its cgroup named one.</summary>
+    public ReportContainer? Container { get; init; }
+}
+
+public sealed class ReportContainer
+{
+    public string Runtime { get; init; } = "";
+
+    public string Id { get; init; } = "";
+
+    public string? Name { get; init; }
+
+    public string? PodUid { get; init; }
+
+    public string? PodNamespace { get; init; }
+
+    /// <summary>How a container is shown: "pod ns/name", else "container name", else "container" and the short id.</summary>
+    public static string Label(ReportContainer c) => c switch
+    {
+        { PodUid: not null, Name: { Length: > 0 } name } => c.PodNamespace is { Length: > 0 } ns ? $"pod {ns}/{name}" : $"pod {name}",
+        { PodUid: not null } => $"pod {c.PodUid}",
+        _ => $"container {(c.Id.Length > 12 ? c.Id[..12] : c.Id)}{(c.Name is { Length: > 0 } n && !c.Id.StartsWith(n, StringComparison.Ordinal) ? $" {n}" : "")}",
+    };
 }
 
 public sealed class ReportAncestor
