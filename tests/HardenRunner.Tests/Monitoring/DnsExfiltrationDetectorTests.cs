@@ -133,6 +133,17 @@ public class DnsExfiltrationDetectorTests
         }
     }
 
+    [Theory]
+    [InlineData("notgithub.com")]   // ends with a provider zone's text, but is not under it
+    [InlineData("xamazonaws.com")]
+    public void Observe_EncodedNamesUnderALookAlikeOfAProviderZone_Detected(string domain)
+    {
+        var d = new DnsExfiltrationDetector();
+        var detections = Chunks(20).Select((c, i) => d.Observe($"{c}.{domain}", T0.AddSeconds(i))).Where(x => x is not null).ToList();
+        Assert.Single(detections);
+        Assert.Equal(domain, detections[0]!.Evidence["domain"]);
+    }
+
     [Fact]
     public void Observe_FloodOfDistinctPlainNames_Detected()
     {

@@ -219,7 +219,8 @@ public sealed class DnsExfiltrationDetector
     {
         foreach (var zone in ProviderZones)
         {
-            if (domain == zone || domain.EndsWith("." + zone, StringComparison.Ordinal))
+            // the zone itself or a name under it (no string built per zone: this runs for every DNS query)
+            if (domain.EndsWith(zone, StringComparison.Ordinal) && (domain.Length == zone.Length || domain[^(zone.Length + 1)] == '.'))
             {
                 return true;
             }
