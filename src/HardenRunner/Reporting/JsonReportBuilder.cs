@@ -25,9 +25,14 @@ public static class JsonReportBuilder
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    /// <summary>Writes the report of <paramref name="run"/> to <paramref name="output"/> (UTF-8, no BOM).</summary>
-    public static async Task WriteAsync(IEventStore store, RunInfo run, Stream output, CancellationToken cancellationToken = default, InsightsOptions? insightsOptions = null)
+    /// <summary>
+    /// Writes the report of <paramref name="run"/> to <paramref name="output"/> (UTF-8, no BOM). With
+    /// <paramref name="maxEventsPerSection"/>, each event list holds at most that many (the first ones): what the views
+    /// are rendered from (<see cref="Views.RunReportLoader"/>); report.json itself is always complete.
+    /// </summary>
+    public static async Task WriteAsync(IEventStore store, RunInfo run, Stream output, CancellationToken cancellationToken = default, InsightsOptions? insightsOptions = null, int maxEventsPerSection = int.MaxValue)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxEventsPerSection, 1);
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(output);
@@ -40,8 +45,14 @@ public static class JsonReportBuilder
         WriteRun(w, run);
 
         w.WriteStartArray("network");
+        var networkWritten = 0;
         await foreach (var stored in store.ReadEventsAsync(run.Id, EventKind.Network, cancellationToken).ConfigureAwait(false))
         {
+            if (networkWritten++ == maxEventsPerSection)
+            {
+                break;
+            }
+
             var n = (NetworkEvent)stored.Event;
             WriteNetwork(w, n);
             await FlushIfFullAsync(w, cancellationToken).ConfigureAwait(false);
@@ -50,8 +61,14 @@ public static class JsonReportBuilder
         w.WriteEndArray();
 
         w.WriteStartArray("files");
+        var fileWritten = 0;
         await foreach (var stored in store.ReadEventsAsync(run.Id, EventKind.File, cancellationToken).ConfigureAwait(false))
         {
+            if (fileWritten++ == maxEventsPerSection)
+            {
+                break;
+            }
+
             WriteFile(w, (FileEvent)stored.Event);
             await FlushIfFullAsync(w, cancellationToken).ConfigureAwait(false);
         }
@@ -59,8 +76,14 @@ public static class JsonReportBuilder
         w.WriteEndArray();
 
         w.WriteStartArray("processes");
+        var processWritten = 0;
         await foreach (var stored in store.ReadEventsAsync(run.Id, EventKind.Process, cancellationToken).ConfigureAwait(false))
         {
+            if (processWritten++ == maxEventsPerSection)
+            {
+                break;
+            }
+
             WriteProcess(w, (ProcessEvent)stored.Event);
             await FlushIfFullAsync(w, cancellationToken).ConfigureAwait(false);
         }
@@ -68,8 +91,14 @@ public static class JsonReportBuilder
         w.WriteEndArray();
 
         w.WriteStartArray("detections");
+        var detectionWritten = 0;
         await foreach (var stored in store.ReadEventsAsync(run.Id, EventKind.Detection, cancellationToken).ConfigureAwait(false))
         {
+            if (detectionWritten++ == maxEventsPerSection)
+            {
+                break;
+            }
+
             WriteDetection(w, (DetectionEvent)stored.Event);
             await FlushIfFullAsync(w, cancellationToken).ConfigureAwait(false);
         }

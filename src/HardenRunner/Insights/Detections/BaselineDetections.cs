@@ -150,12 +150,10 @@ public static class BaselineDetections
 
         var (past, pastCount) = baseline;
 
-        var current = new List<NetworkEvent>();
-        await foreach (var s in store.ReadEventsAsync(run.Id, EventKind.Network, cancellationToken).ConfigureAwait(false))
-        {
-            current.Add((NetworkEvent)s.Event);
-        }
-
+        // streamed, not collected: a run can hold millions of network events (one per DNS query)
+        var current = store.ReadEventsAsync(run.Id, EventKind.Network, cancellationToken)
+            .ToBlockingEnumerable(cancellationToken)
+            .Select(s => (NetworkEvent)s.Event);
         var detections = Detect(run, current, past, pastCount);
         if (detections.Count > 0)
         {

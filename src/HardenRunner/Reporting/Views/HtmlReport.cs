@@ -68,6 +68,11 @@ public static class HtmlReport
 
         sb.Append(" · ").Append(Encode(Time(run.StartedAt))).Append(" to ").Append(run.EndedAt is { } ended ? Encode(Time(ended)) : "(not ended)");
         sb.Append("</div></header>\n");
+        if (report.Truncation is { } cut)
+        {
+            sb.Append("<p class=\"note\"><strong>A very large run</strong>: this page shows ").Append(Encode(cut.Describe()))
+                .Append("; its counts and tables cover those. <code>report.json</code> and the store have every event.</p>\n");
+        }
 
         var httpRequests = report.Network.Where(n => n.Kind is "https" or "http").ToList();
         sb.Append("<nav class=\"tabs\" role=\"tablist\">");

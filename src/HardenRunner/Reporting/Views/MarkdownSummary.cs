@@ -68,6 +68,12 @@ public static class MarkdownSummary
             sb.Append(inv, $"**{eventsLost} event(s) could not be recorded**: this record is incomplete.\n\n");
         }
 
+        if (report.Truncation is { } cut)
+        {
+            sb.Append("**A very large run**: this summary is built from ").Append(Text(cut.Describe()))
+                .Append("; the counts and tables below cover those. `report.json` and the store have every event.\n\n");
+        }
+
         var destinations = ReportDigest.Destinations(report.Network);
         sb.Append("### Outbound destinations\n\n");
         if (destinations.Count == 0)

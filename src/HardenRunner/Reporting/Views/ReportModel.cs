@@ -25,6 +25,10 @@ public sealed class RunReport
     public string? RecommendedPolicy { get; init; }
 
     public IReadOnlyDictionary<string, string>? TokenPermissions { get; init; }
+
+    /// <summary>Set by <see cref="RunReportLoader.LoadAsync"/> when a list was cut to its first events (not part of report.json).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public ReportTruncation? Truncation { get; init; }
 }
 
 public sealed class ReportRun
@@ -196,3 +200,26 @@ public sealed class ReportStep
 [JsonSerializable(typeof(IReadOnlyList<ReportProcess>))]
 [JsonSerializable(typeof(IReadOnlyList<ReportDetection>))]
 internal sealed partial class ReportModelJsonContext : JsonSerializerContext;
+
+/// <summary>
+/// The views of a very large run are rendered from the first <see cref="Limit"/> events of each list (memory and a
+/// browser page stay bounded); the totals say how many the run has. report.json always has every event.
+/// </summary>
+public sealed record ReportTruncation(int Limit, long Network, long Files, long Processes, long Detections)
+{
+    /// <summary>"the first 20,000 of 680,000 network events, …" for the lists that were cut.</summary>
+    public string Describe()
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var cut = new List<string>();
+        foreach (var (total, what) in new[] { (Network, "network events"), (Files, "file events"), (Processes, "processes"), (Detections, "detections") })
+        {
+            if (total > Limit)
+            {
+                cut.Add(string.Create(inv, $"the first {Limit:N0} of {total:N0} {what}"));
+            }
+        }
+
+        return string.Join(", ", cut);
+    }
+}

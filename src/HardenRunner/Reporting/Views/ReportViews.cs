@@ -51,14 +51,16 @@ public static class ReportViews
     /// <paramref name="stateDir"/>; returns the summary text. The JSON report written just before (<c>report.json</c>)
     /// is read back when it is this run's, instead of being rendered again (for a large run that is most of the time).
     /// </summary>
-    public static async Task<string> WriteStopReportsAsync(IEventStore store, string runId, string stateDir, Func<string, string?> env, CancellationToken cancellationToken = default)
+    public static async Task<string> WriteStopReportsAsync(IEventStore store, string runId, string stateDir, Func<string, string?> env, CancellationToken cancellationToken = default, int maxEventsPerSection = RunReportLoader.ViewLimit)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(env);
         var run = await store.GetRunAsync(runId, cancellationToken).ConfigureAwait(false)
             ?? throw new StoreException($"unknown run '{runId}'");
-        var report = await ReadWrittenJsonAsync(Path.Combine(stateDir, RunReportFile.JsonFileName), runId, cancellationToken).ConfigureAwait(false)
-            ?? await RunReportLoader.LoadAsync(store, run, cancellationToken).ConfigureAwait(false);
+        // the views show what report.json says when it can be loaded whole; a very large run's views come from the
+        // store instead, each list cut at the views' limit (RunReport.Truncation says so)
+        var report = await ReadWrittenJsonAsync(Path.Combine(stateDir, RunReportFile.JsonFileName), runId, maxEventsPerSection, cancellationToken).ConfigureAwait(false)
+            ?? await RunReportLoader.LoadAsync(store, run, cancellationToken, maxEventsPerSection).ConfigureAwait(false);
         var htmlPath = Path.Combine(stateDir, HtmlFileName);
         await WriteTextAsync(htmlPath, HtmlReport.Render(report), cancellationToken).ConfigureAwait(false);
         var links = new ReportLinks(htmlPath, ReportLinks.DashboardRunUrl(env(ReportLinks.DashboardUrlVariable), runId));
@@ -120,25 +122,35 @@ public static class ReportViews
         return lines.Where(l => l.Length > 0 && (annotations || !l.StartsWith("::", StringComparison.Ordinal)));
     }
 
-    /// <summary>The JSON report at <paramref name="path"/> when it exists, parses and is run <paramref name="runId"/>'s; otherwise null.</summary>
-    private static async Task<RunReport?> ReadWrittenJsonAsync(string path, string runId, CancellationToken cancellationToken)
+    /// <summary>
+    /// The JSON report at <paramref name="path"/> when it exists, parses, is run <paramref name="runId"/>'s and has no
+    /// list longer than <paramref name="maxEventsPerSection"/> (a file past <see cref="MaxWholeReportBytes"/> is not
+    /// read at all); otherwise null.
+    /// </summary>
+    private static async Task<RunReport?> ReadWrittenJsonAsync(string path, string runId, int maxEventsPerSection, CancellationToken cancellationToken)
     {
-        if (!File.Exists(path))
-        {
-            return null;
-        }
-
         try
         {
-            await using var stream = File.OpenRead(path);
+            var file = new FileInfo(path);
+            if (!file.Exists || file.Length > MaxWholeReportBytes)
+            {
+                return null;
+            }
+
+            await using var stream = file.OpenRead();
             var report = await RunReportLoader.ReadAsync(stream, cancellationToken).ConfigureAwait(false);
-            return report.Run.Id == runId ? report : null;
+            var whole = report.Network.Count <= maxEventsPerSection && report.Files.Count <= maxEventsPerSection
+                && report.Processes.Count <= maxEventsPerSection && report.Detections.Count <= maxEventsPerSection;
+            return report.Run.Id == runId && whole ? report : null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
             return null;
         }
     }
+
+    /// <summary>The largest report.json the views load whole (about 20,000 events); larger runs are read from the store, cut.</summary>
+    private const long MaxWholeReportBytes = 24L << 20;
 
     private static Task WriteTextAsync(string path, string text, CancellationToken cancellationToken) =>
         PrivateFile.WriteAtomicallyAsync(path, s => s.WriteAsync(Encoding.UTF8.GetBytes(text), cancellationToken).AsTask(), cancellationToken);

@@ -10,15 +10,48 @@ namespace HardenRunner.Reporting.Views;
 /// </summary>
 public static class RunReportLoader
 {
-    /// <summary>Renders the JSON report of <paramref name="run"/> from <paramref name="store"/> and reads it back.</summary>
-    public static async Task<RunReport> LoadAsync(IEventStore store, RunInfo run, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The most events of each list a view is rendered from: a run of a million DNS queries must not take gigabytes to
+    /// render (or a browser to open); its views say which lists were cut (<see cref="RunReport.Truncation"/>).
+    /// </summary>
+    public const int ViewLimit = 20_000;
+
+    /// <summary>
+    /// Renders the JSON report of <paramref name="run"/> from <paramref name="store"/>, each event list cut to its
+    /// first <paramref name="maxEventsPerSection"/>, and reads it back.
+    /// </summary>
+    public static async Task<RunReport> LoadAsync(IEventStore store, RunInfo run, CancellationToken cancellationToken = default, int maxEventsPerSection = ViewLimit)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(run);
         using var buffer = new MemoryStream();
-        await JsonReportBuilder.WriteAsync(store, run, buffer, cancellationToken).ConfigureAwait(false);
+        await JsonReportBuilder.WriteAsync(store, run, buffer, cancellationToken, maxEventsPerSection: maxEventsPerSection).ConfigureAwait(false);
         buffer.Position = 0;
-        return await ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        var report = await ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        if (report.Network.Count < maxEventsPerSection && report.Files.Count < maxEventsPerSection
+            && report.Processes.Count < maxEventsPerSection && report.Detections.Count < maxEventsPerSection)
+        {
+            return report;
+        }
+
+        var truncation = new ReportTruncation(
+            maxEventsPerSection,
+            await store.CountEventsAsync(run.Id, EventKind.Network, cancellationToken).ConfigureAwait(false),
+            await store.CountEventsAsync(run.Id, EventKind.File, cancellationToken).ConfigureAwait(false),
+            await store.CountEventsAsync(run.Id, EventKind.Process, cancellationToken).ConfigureAwait(false),
+            await store.CountEventsAsync(run.Id, EventKind.Detection, cancellationToken).ConfigureAwait(false));
+        return truncation.Describe().Length == 0 ? report : new RunReport
+        {
+            SchemaVersion = report.SchemaVersion,
+            Run = report.Run,
+            Network = report.Network,
+            Files = report.Files,
+            Processes = report.Processes,
+            Detections = report.Detections,
+            RecommendedPolicy = report.RecommendedPolicy,
+            TokenPermissions = report.TokenPermissions,
+            Truncation = truncation,
+        };
     }
 
     /// <summary>Reads a JSON report (as <c>harden-runner report --format json</c> writes it). Throws <see cref="InvalidDataException"/> when it is not one.</summary>
