@@ -26,6 +26,7 @@ public sealed class DnsServer : IAsyncDisposable
     private readonly DnsCounters _counters = new();
     private readonly ILogger? _logger;
     private readonly AttributionQueue? _attribution;
+    private PendingAttribution? _self;
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Socket> _sockets = [];
     private readonly List<Task> _loops = [];
@@ -65,6 +66,10 @@ public sealed class DnsServer : IAsyncDisposable
 
     /// <summary>The process lookups behind query events (null without an attributor).</summary>
     public AttributionQueue? Attribution => _attribution;
+
+    /// <summary>The appliance itself (its own resolver's queries), described once.</summary>
+    private PendingAttribution Self() =>
+        _self ??= PendingAttribution.FromResult(_options.Attributor?.AttributePid(Environment.ProcessId) ?? Monitoring.Attribution.Unknown);
 
     /// <summary>Binds every endpoint (UDP and TCP) and starts serving. Throws when a socket cannot be bound.</summary>
     public Task StartAsync(CancellationToken cancellationToken = default)
@@ -253,9 +258,13 @@ public sealed class DnsServer : IAsyncDisposable
     private void HandleDatagram(Socket socket, ReadOnlySpan<byte> packet, SocketAddress client, IPEndPoint local, CancellationToken token)
     {
         // started before anything else: a client answered from the cache may close its socket right after the answer
-        var origin = _attribution is not null && packet.Length >= DnsWire.HeaderLength && !DnsWire.IsResponse(packet)
-            ? _attribution.Udp((IPEndPoint)ToEndPoint(client), local)
-            : null;
+        PendingAttribution? origin = null;
+        if (_attribution is not null && packet.Length >= DnsWire.HeaderLength && !DnsWire.IsResponse(packet))
+        {
+            var from = (IPEndPoint)ToEndPoint(client);
+            origin = _options.OwnSockets?.Contains(from) == true ? Self() : _attribution.Udp(from, local);
+        }
+
         var action = _handler.Classify(packet, tcp: false, origin, out var response, out var query, out var verdict);
         if (action == PacketAction.Respond)
         {

@@ -65,6 +65,12 @@ public sealed record DnsServerOptions
     /// </summary>
     public IProcessAttributor? Attributor { get; init; }
 
+    /// <summary>
+    /// The appliance's own client sockets (the proxy's resolver): a UDP query from one of them is attributed to the
+    /// appliance itself (<see cref="IProcessAttributor.AttributePid"/> of this process, once) without a socket lookup.
+    /// </summary>
+    public Monitoring.Network.OwnSockets? OwnSockets { get; init; }
+
     /// <summary>Thresholds of the dns-exfiltration detection fed with every queried name; null turns it off.</summary>
     public DnsExfiltrationOptions? Exfiltration { get; init; } = new();
 }

@@ -216,6 +216,7 @@ public static class Appliance
             var containerDnsPort = FailClosedStart.ContainerDnsPort(options.DnsPort);
             var fwOptions = FirewallOptions.FromPolicy(policy, options.DnsPort, HttpProxyPort, HttpsProxyPort, [.. upstreams.Select(e => e.Address).Distinct()]) with { ContainerDnsPort = containerDnsPort };
             firewall = new Firewall(fwOptions, nft, events);
+            var ownSockets = new Monitoring.Network.OwnSockets(); // the proxy's resolver's sockets, known to the DNS server
             nflog = NflogReader.Start(fwOptions.NflogGroup, events, attributor: processes.Attributor);
             await firewall.ApplyAsync(stopping.Token).ConfigureAwait(false);
             tableApplied = true;
@@ -235,6 +236,7 @@ public static class Appliance
                     ],
                     Upstreams = upstreams,
                     Attributor = processes.Attributor,
+                    OwnSockets = ownSockets,
                 },
                 engine,
                 new FirewallAddressSink(firewall),
@@ -248,7 +250,7 @@ public static class Appliance
                 new ProxyOptions { Mode = mode, HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots, Attributor = processes.Attributor },
                 engine,
                 ca,
-                new ApplianceDnsResolver(options.DnsPort),
+                new ApplianceDnsResolver(options.DnsPort, ownSockets),
                 events);
             await StartComponentAsync($"the proxy (ports {HttpsProxyPort} and {HttpProxyPort})", () => proxy.StartAsync(stopping.Token)).ConfigureAwait(false);
 

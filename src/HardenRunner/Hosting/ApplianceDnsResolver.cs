@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using ARSoft.Tools.Net.Dns;
+using HardenRunner.Monitoring.Network;
 using HardenRunner.Proxy;
 
 namespace HardenRunner.Hosting;
@@ -13,7 +14,7 @@ namespace HardenRunner.Hosting;
 /// destination on trust. Queries are plain (EDNS without options), so the DNS server's cache answers them; one small
 /// datagram each way, no per-query client object.
 /// </summary>
-internal sealed class ApplianceDnsResolver(int dnsPort) : IUpstreamResolver
+internal sealed class ApplianceDnsResolver(int dnsPort, OwnSockets? ownSockets = null) : IUpstreamResolver
 {
     private const ushort TypeA = 1;
     private const ushort TypeAaaa = 28;
@@ -43,9 +44,16 @@ internal sealed class ApplianceDnsResolver(int dnsPort) : IUpstreamResolver
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Timeout);
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        IPEndPoint? registered = null;
         try
         {
             await socket.ConnectAsync(_server, timeout.Token).ConfigureAwait(false);
+            if (ownSockets is not null && socket.LocalEndPoint is IPEndPoint local)
+            {
+                // the DNS server names this query the appliance's own instead of looking its socket up
+                ownSockets.Register(registered = local);
+            }
+
             await socket.SendAsync(query, SocketFlags.None, timeout.Token).ConfigureAwait(false);
             var buffer = new byte[4096];
             while (true)
@@ -77,6 +85,14 @@ internal sealed class ApplianceDnsResolver(int dnsPort) : IUpstreamResolver
             }
 
             return []; // no answer: the proxy answers 502, it never falls back to the client's address
+        }
+        finally
+        {
+            // before the socket closes (the using above): a port released while registered could be taken by another process
+            if (registered is not null)
+            {
+                ownSockets!.Unregister(registered);
+            }
         }
     }
 

@@ -116,6 +116,37 @@ public sealed class DnsAttributionTests(ITestOutputHelper output) : IDisposable
     }
 
     [SkippableFact]
+    public async Task TheAppliancesOwnResolver_IsNamedWithoutASocketLookup_OtherClientsStillAre()
+    {
+        Skip.IfNot(MonitorTest.IsRoot, MonitorTest.NeedsRoot);
+        using var monitor = MonitorTest.StartMonitor(new CollectingSink());
+        var own = new HardenRunner.Monitoring.Network.OwnSockets();
+        await using var s = await ServerUnderTest.StartAsync([_upstream.Endpoint], EgressMode.Block, o => o with { Attributor = monitor.Attributor, OwnSockets = own });
+
+        // the proxy's resolver (A and AAAA over loopback UDP, a socket each): this process, no lookup
+        var resolver = new HardenRunner.Hosting.ApplianceDnsResolver(s.V4.Port, own);
+        Assert.NotEmpty(await resolver.ResolveAsync("allowed.test", CancellationToken.None));
+        var own2 = WaitForDns(s, e => e.Host == "allowed.test", 2);
+        Assert.All(own2, e => Assert.Equal(Environment.ProcessId, e.Process?.Pid));
+        Assert.Equal(0, s.Server.Attribution!.Lookups);
+        Assert.Equal(0, own.Count); // each end is forgotten before its socket closes
+
+        // any other client is looked up as before
+        var env = new Dictionary<string, string?> { ["GITHUB_ACTION"] = "resolve", ["GITHUB_ACTION_REPOSITORY"] = null };
+        var child = await StartClientAsync(s.V4.Port, "udp", env, "www.allowed.test");
+        try
+        {
+            var e = Assert.Single(WaitForDns(s, e => e.Host == "www.allowed.test", 1));
+            AssertAttributed(e, child, new StepInfo("resolve", null));
+            Assert.Equal(1, s.Server.Attribution.Lookups);
+        }
+        finally
+        {
+            MonitorTest.Kill(child);
+        }
+    }
+
+    [SkippableFact]
     public async Task Tcp_OneConnection_LookedUpOnce_EveryQueryCarriesTheProcess()
     {
         Skip.IfNot(MonitorTest.IsRoot, MonitorTest.NeedsRoot);
