@@ -24,10 +24,11 @@ public sealed class ContainerTrafficTests
         s.connect((addr, port)); s.sendall(payload); s.close()
         """;
 
-    private static Task<LabProcessResult> SendFromContainer(TestLab lab, string address, int port, string payload) =>
+    /// <summary>A raw TCP upload from the container's namespace (also used by <see cref="RoutedPodTrafficTests"/>).</summary>
+    internal static Task<LabProcessResult> SendFromContainer(TestLab lab, string address, int port, string payload) =>
         lab.RunInContainerAsync("python3", ["-c", Send, address, port.ToString(CultureInfo.InvariantCulture), payload], ClientTimeout);
 
-    private static Task<LabProcessResult> DigFromContainer(TestLab lab, params string[] args) =>
+    internal static Task<LabProcessResult> DigFromContainer(TestLab lab, params string[] args) =>
         lab.RunInContainerAsync("dig", ["+time=2", "+tries=1", .. args], ClientTimeout);
 
     private static bool IsForwardedDeny(JsonElement e, string address, string action) =>

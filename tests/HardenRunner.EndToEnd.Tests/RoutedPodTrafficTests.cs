@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using HardenRunner.EndToEnd.Tests.Support;
 using HardenRunner.Lab;
@@ -15,13 +14,6 @@ public sealed class RoutedPodTrafficTests
 {
     private static readonly TimeSpan ClientTimeout = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
-
-    private const string Send = """
-        import socket, sys
-        addr, port, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
-        s = socket.socket(socket.AF_INET6 if ':' in addr else socket.AF_INET, socket.SOCK_STREAM); s.settimeout(3)
-        s.connect((addr, port)); s.sendall(payload); s.close()
-        """;
 
     [SkippableFact]
     public async Task BlockMode_PodBehindRoutedVeth_DnsHttpsAndRawTcpExfiltrationHeld_AllowedTrafficPasses()
@@ -68,10 +60,9 @@ public sealed class RoutedPodTrafficTests
     }
 
     private static Task<LabProcessResult> SendFromPod(TestLab lab, string address, int port, string payload) =>
-        lab.RunInContainerAsync("python3", ["-c", Send, address, port.ToString(CultureInfo.InvariantCulture), payload], ClientTimeout);
+        ContainerTrafficTests.SendFromContainer(lab, address, port, payload);
 
-    private static Task<LabProcessResult> Dig(TestLab lab, params string[] args) =>
-        lab.RunInContainerAsync("dig", ["+time=2", "+tries=1", .. args], ClientTimeout);
+    private static Task<LabProcessResult> Dig(TestLab lab, params string[] args) => ContainerTrafficTests.DigFromContainer(lab, args);
 
     private static bool IsForwardedDeny(JsonElement e, string address) =>
         e.GetProperty("type").GetString() == "network" && e.GetProperty("address").GetString() == address && e.GetProperty("port").GetInt32() == 9000
