@@ -28,7 +28,7 @@ public sealed class RunReport
 
     /// <summary>Set by <see cref="RunReportLoader.LoadAsync"/> when a list was cut to its first events (not part of report.json).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public ReportTruncation? Truncation { get; init; }
+    public ReportTruncation? Truncation { get; internal set; }
 }
 
 public sealed class ReportRun

@@ -40,18 +40,12 @@ public static class RunReportLoader
             await store.CountEventsAsync(run.Id, EventKind.File, cancellationToken).ConfigureAwait(false),
             await store.CountEventsAsync(run.Id, EventKind.Process, cancellationToken).ConfigureAwait(false),
             await store.CountEventsAsync(run.Id, EventKind.Detection, cancellationToken).ConfigureAwait(false));
-        return truncation.Describe().Length == 0 ? report : new RunReport
+        if (truncation.Describe().Length > 0)
         {
-            SchemaVersion = report.SchemaVersion,
-            Run = report.Run,
-            Network = report.Network,
-            Files = report.Files,
-            Processes = report.Processes,
-            Detections = report.Detections,
-            RecommendedPolicy = report.RecommendedPolicy,
-            TokenPermissions = report.TokenPermissions,
-            Truncation = truncation,
-        };
+            report.Truncation = truncation;
+        }
+
+        return report;
     }
 
     /// <summary>Reads a JSON report (as <c>harden-runner report --format json</c> writes it). Throws <see cref="InvalidDataException"/> when it is not one.</summary>
