@@ -66,8 +66,10 @@ public sealed record ProxyOptions
     public IProcessAttributor? Attributor { get; init; }
 
     /// <summary>
-    /// How long a new connection waits for its lookup before the proxy answers the client (default 250 ms). The client
-    /// cannot finish — and close its socket — before the proxy answers, so waiting here turns a lookup that is slow
+    /// How long a new connection's first answer to the client (a TLS alert, a splice, a refusal, an HTTP response) may wait
+    /// for its lookup (default 250 ms). The lookup starts at accept and runs while the ClientHello is read, the decision
+    /// made, the certificate minted, the TLS handshake done and a request forwarded; only the answer waits. The client
+    /// cannot finish — and close its socket — before the proxy answers, so waiting there turns a lookup that is slow
     /// under load into a found process instead of an unknown one; a lookup that takes longer goes on in the
     /// background. Zero: never wait.
     /// </summary>

@@ -12,9 +12,10 @@ namespace HardenRunner.Proxy.Connection;
 /// connection whose destination cannot be read, or whose destination is the proxy's own listening address (someone
 /// connected to the proxy port directly instead of being redirected), is refused: the proxy never guesses a destination.
 /// Here too, once per connection, the lookup of the client's process starts (<paramref name="attribution"/>) on the
-/// lookup thread; the connection goes on when it ends or after <paramref name="attributionWait"/> (the client is
-/// waiting for the proxy's answer, so its socket is still there to be found), and its events are published when the
-/// lookup ends.
+/// lookup thread. The connection goes on at once: the ClientHello peek, the decision, the certificate and the TLS
+/// handshake run while the lookup does. The steps that answer the client for the first time (a TLS alert, a splice, a
+/// refusal, an HTTP response) wait for it first, for at most <paramref name="attributionWait"/> (until it answers, the
+/// client waits, so its socket is still there to be found); the connection's events are published when it ends.
 /// </summary>
 internal sealed partial class OriginalDestinationMiddleware(IOriginalDestinationReader reader, bool isTls, ProxyEventRecorder events, AttributionQueue? attribution, TimeSpan attributionWait, ILogger logger)
 {
@@ -42,16 +43,18 @@ internal sealed partial class OriginalDestinationMiddleware(IOriginalDestination
         {
             LogNotRedirected(logger, local?.Port ?? 0);
             events.Unredirected(local is null ? null : Unmap(local.Address).ToString(), local?.Port ?? 0, isTls, RuleNotRedirected, origin);
+            if (origin is { IsCompleted: false } && attributionWait > TimeSpan.Zero)
+            {
+                await origin.WaitAsync(attributionWait).ConfigureAwait(false); // the refusal is the proxy's first answer
+            }
+
             connection.Abort(new ConnectionAbortedException(RuleNotRedirected));
             return;
         }
 
-        if (origin is { IsCompleted: false } && attributionWait > TimeSpan.Zero)
-        {
-            await origin.WaitAsync(attributionWait).ConfigureAwait(false);
-        }
-
-        connection.Features.Set(new ProxyConnectionFeature(destination, isTls, origin));
+        // the lookup runs while the chain goes on (peek, decision, certificate, TLS handshake, request); the steps that
+        // answer the client wait for it first (ProxyConnectionFeature.HoldForAttributionAsync)
+        connection.Features.Set(new ProxyConnectionFeature(destination, isTls, origin, attributionWait));
         await next(connection).ConfigureAwait(false);
     }
 

@@ -7,14 +7,18 @@ namespace HardenRunner.Proxy.Connection;
 /// What the connection chain learned about one client connection; set on the connection's features and read by the
 /// next steps and by the HTTP handler (Kestrel exposes connection features to every request on the connection).
 /// </summary>
-internal sealed class ProxyConnectionFeature(IPEndPoint originalDestination, bool isTls, PendingAttribution? attribution = null)
+internal sealed class ProxyConnectionFeature(IPEndPoint originalDestination, bool isTls, PendingAttribution? attribution = null, TimeSpan attributionWait = default)
 {
     private int _requests;
+    private Task? _hold;
 
     /// <summary>Where the client was going (IPv4-mapped addresses unmapped).</summary>
     public IPEndPoint OriginalDestination { get; } = originalDestination;
 
-    /// <summary>The process and step of the client (looked up once, at accept); null when no attributor is configured.</summary>
+    /// <summary>
+    /// The process and step of the client (looked up once, started at accept and running while the connection goes on);
+    /// null when no attributor is configured.
+    /// </summary>
     public PendingAttribution? Attribution { get; } = attribution;
 
     /// <summary>True on the HTTPS listener.</summary>
@@ -42,4 +46,28 @@ internal sealed class ProxyConnectionFeature(IPEndPoint originalDestination, boo
     public string Address => OriginalDestination.Address.ToString();
 
     public void CountRequest() => Interlocked.Increment(ref _requests);
+
+    /// <summary>
+    /// Completes when the client's process lookup has ended, or at most the attribution wait after the first call
+    /// (one bound per connection, shared by every caller: a lookup slower than that goes on in the background and the
+    /// connection's events are still published when it ends). Awaited wherever the proxy is about to answer the client
+    /// for the first time — a TLS alert, a splice, a 403 or any other response: until then the client waits and its
+    /// socket is still there to be found. Nothing the proxy decides depends on it.
+    /// </summary>
+    public Task HoldForAttributionAsync()
+    {
+        if (Attribution is not { IsCompleted: false } pending || attributionWait <= TimeSpan.Zero)
+        {
+            return Task.CompletedTask;
+        }
+
+        var hold = Volatile.Read(ref _hold);
+        if (hold is null)
+        {
+            var started = pending.WaitAsync(attributionWait).AsTask();
+            hold = Interlocked.CompareExchange(ref _hold, started, null) ?? started;
+        }
+
+        return hold;
+    }
 }

@@ -36,6 +36,7 @@ internal sealed partial class TlsDecisionMiddleware(PolicyEngine policy, EgressM
             case ConnectionAction.Reject:
                 events.Connection(feature, decision.Host, decision.Verdict, blocked: true);
                 LogRejected(logger, decision.Host ?? "(no name)", feature.Address, feature.OriginalDestination.Port, decision.Verdict.Rule);
+                await feature.HoldForAttributionAsync().ConfigureAwait(false); // before the client hears the refusal
                 if (decision.SendAlert)
                 {
                     await connection.Transport.Output.WriteAsync(AccessDenied, connection.ConnectionClosed).ConfigureAwait(false);
@@ -44,6 +45,7 @@ internal sealed partial class TlsDecisionMiddleware(PolicyEngine policy, EgressM
                 return;
             case ConnectionAction.Splice:
                 events.Connection(feature, decision.Host, decision.Verdict, blocked: false);
+                await feature.HoldForAttributionAsync().ConfigureAwait(false); // before any byte of the upstream reaches the client
                 await splicer.SpliceAsync(connection, feature, decision.SpliceByName ? decision.Host : null).ConfigureAwait(false);
                 return;
             default:

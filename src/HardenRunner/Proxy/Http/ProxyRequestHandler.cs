@@ -17,6 +17,8 @@ namespace HardenRunner.Proxy.Http;
 /// The terminal HTTP step for intercepted HTTPS and for plain HTTP: inspect (<see cref="RequestInspector"/>), record one
 /// event, then answer 403 (block mode, denied), a 4xx (malformed or unforwardable, any mode), or forward with
 /// <see cref="IHttpForwarder"/> in the client's HTTP version (HTTP/2 falls back to HTTP/1.1 when the upstream lacks it).
+/// No answer reaches the client before its connection's process lookup has ended or its bounded wait is over
+/// (<see cref="ProxyConnectionFeature.HoldForAttributionAsync"/>); a forwarded request goes upstream meanwhile.
 /// </summary>
 internal sealed partial class ProxyRequestHandler(
     PolicyEngine policy,
@@ -57,7 +59,7 @@ internal sealed partial class ProxyRequestHandler(
         if (plan.RejectStatus != 0)
         {
             events.Request(connection, plan.Host, plan.Method, plan.Target, plan.Verdict, forcedBlock: true);
-            await RespondAsync(context, plan.RejectStatus, plan.Verdict.Rule, close: true).ConfigureAwait(false);
+            await RespondAsync(context, connection, plan.RejectStatus, plan.Verdict.Rule, close: true).ConfigureAwait(false);
             return;
         }
 
@@ -70,12 +72,18 @@ internal sealed partial class ProxyRequestHandler(
         if (action == NetworkEvent.Blocked)
         {
             LogBlocked(logger, plan.Method, plan.Host ?? "", plan.Verdict.Rule);
-            await RespondAsync(context, StatusCodes.Status403Forbidden, plan.Verdict.Rule, close: false).ConfigureAwait(false);
+            await RespondAsync(context, connection, StatusCodes.Status403Forbidden, plan.Verdict.Rule, close: false).ConfigureAwait(false);
             return;
         }
 
         await destinationCheck.CheckAsync(connection, plan.Host!, context.RequestAborted).ConfigureAwait(false);
         context.Features.Set(plan);
+        if (!connection.HoldForAttributionAsync().IsCompleted)
+        {
+            // the request goes upstream while the client's process lookup ends; its response waits for it
+            context.Response.OnStarting(static state => ((ProxyConnectionFeature)state).HoldForAttributionAsync(), connection);
+        }
+
         var config = new ForwarderRequestConfig
         {
             ActivityTimeout = activityTimeout,
@@ -90,8 +98,9 @@ internal sealed partial class ProxyRequestHandler(
         }
     }
 
-    private static async Task RespondAsync(HttpContext context, int status, string rule, bool close)
+    private static async Task RespondAsync(HttpContext context, ProxyConnectionFeature connection, int status, string rule, bool close)
     {
+        await connection.HoldForAttributionAsync().ConfigureAwait(false); // before the client hears the refusal
         if (context.Response.HasStarted)
         {
             context.Abort();
