@@ -89,7 +89,7 @@ public sealed partial class TransparentProxy : IAsyncDisposable
             new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: true, recorder, _attribution, _options.AttributionWait, log),
             new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: false, recorder, _attribution, _options.AttributionWait, log),
             new ClientHelloPeekMiddleware(_options.ClientHelloTimeout),
-            new TlsDecisionMiddleware(_policy, _options.Mode, recorder, new Splicer(_connector, destinationCheck, log), log),
+            new TlsDecisionMiddleware(_policy, _options.Mode, recorder, new Splicer(_connector, destinationCheck, log), _resolver, log),
             _ca,
             _options.TlsHandshakeTimeout);
 

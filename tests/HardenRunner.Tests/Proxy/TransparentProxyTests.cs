@@ -174,6 +174,39 @@ public sealed class TransparentProxyTests
     }
 
     [Fact]
+    public async Task Https_FirstRequest_NameResolvedOnceDuringTheHandshake_LaterConnectionsAskAgain()
+    {
+        await using var h = await ProxyHarness.StartAsync(Policy, EgressMode.Block);
+        using (var client = h.TlsClient("allowed.test", HttpVersion.Version11))
+        {
+            // the SNI's addresses are asked for while the handshake runs; the destination check and the upstream
+            // connect of the first request both use that one answer
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(h.PlainUrl("allowed.test", "/one"))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(h.PlainUrl("allowed.test", "/two"))).StatusCode);
+        }
+
+        Assert.Equal(1, h.Resolver.Queries.Count(q => q == "allowed.test"));
+        Assert.Equal(["/one", "/two"], h.Upstream.Requests.Select(r => r.RawTarget));
+
+        // a new client connection: asked again (an answer is used for its own connection's first request only)
+        using (var again = h.TlsClient("allowed.test", HttpVersion.Version11))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await again.GetAsync(h.PlainUrl("allowed.test", "/three"))).StatusCode);
+        }
+
+        Assert.Equal(2, h.Resolver.Queries.Count(q => q == "allowed.test"));
+    }
+
+    [Fact]
+    public async Task Https_DeniedSni_NeverResolved()
+    {
+        await using var h = await ProxyHarness.StartAsync(Policy, EgressMode.Block);
+        using var client = h.TlsClient("other.test", HttpVersion.Version11);
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => client.GetAsync(h.PlainUrl("other.test", "/x")));
+        Assert.DoesNotContain("other.test", h.Resolver.Queries);
+    }
+
+    [Fact]
     public async Task Audit_DeniedRequestsPass_RecordedAsDenyPassed()
     {
         await using var h = await ProxyHarness.StartAsync(Policy, EgressMode.Audit);

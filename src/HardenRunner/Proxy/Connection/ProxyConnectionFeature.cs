@@ -36,6 +36,9 @@ internal sealed class ProxyConnectionFeature(IPEndPoint originalDestination, boo
     /// <summary>How many bytes had arrived when the peek ended.</summary>
     public long PeekedBytes { get; set; }
 
+    /// <summary>The SNI's addresses, asked for while the TLS handshake runs (intercepted connections with an allowed SNI).</summary>
+    public Upstream.EarlyResolution? EarlyResolution { get; set; }
+
     /// <summary>The last name whose addresses were compared with the original destination (see Upstream.DestinationCheck).</summary>
     public string? CheckedHost { get; set; }
 

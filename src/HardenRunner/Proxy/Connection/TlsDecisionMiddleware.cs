@@ -2,6 +2,7 @@ using System.Security.Authentication;
 using HardenRunner.Policy;
 using HardenRunner.Policy.Model;
 using HardenRunner.Proxy.Events;
+using HardenRunner.Proxy.Upstream;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Utilities.Tls;
@@ -13,7 +14,7 @@ namespace HardenRunner.Proxy.Connection;
 /// a TLS alert (access denied) so they report a clear error; other rejected connections are closed. Spliced and rejected
 /// connections are recorded here; intercepted ones go on to the TLS handshake and are recorded per request.
 /// </summary>
-internal sealed partial class TlsDecisionMiddleware(PolicyEngine policy, EgressMode mode, ProxyEventRecorder events, Splicer splicer, ILogger logger)
+internal sealed partial class TlsDecisionMiddleware(PolicyEngine policy, EgressMode mode, ProxyEventRecorder events, Splicer splicer, IUpstreamResolver resolver, ILogger logger)
 {
     private static readonly byte[] AccessDenied = TlsFrameHelper.CreateAlertFrame(SslProtocols.Tls12, TlsAlertDescription.AccessDenied);
 
@@ -49,6 +50,12 @@ internal sealed partial class TlsDecisionMiddleware(PolicyEngine policy, EgressM
                 await splicer.SpliceAsync(connection, feature, decision.SpliceByName ? decision.Host : null).ConfigureAwait(false);
                 return;
             default:
+                if (decision.Verdict.IsAllowed && decision.Host is { } name)
+                {
+                    // the name's addresses are asked for while the client's handshake runs (Upstream.EarlyResolution)
+                    feature.EarlyResolution = EarlyResolution.Start(resolver, name);
+                }
+
                 try
                 {
                     await next(connection).ConfigureAwait(false);

@@ -38,5 +38,10 @@ internal sealed class PassThroughTransformer : HttpTransformer
         {
             proxyRequest.Options.Set(UpstreamClientFactory.PreferredAddress, preferred);
         }
+
+        if (httpContext.Features.Get<Connection.ProxyConnectionFeature>() is { Requests: 1, EarlyResolution: { } early } && plan.Host is { } host && early.IsFor(host))
+        {
+            proxyRequest.Options.Set(UpstreamClientFactory.EarlyAddresses, early);
+        }
     }
 }

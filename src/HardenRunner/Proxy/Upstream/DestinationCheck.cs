@@ -30,7 +30,7 @@ internal sealed class DestinationCheck(IUpstreamResolver resolver, ProxyEventRec
         {
             try
             {
-                addresses = await resolver.ResolveAsync(host, cancellationToken).ConfigureAwait(false);
+                addresses = await EarlyResolution.ResolveAsync(connection.EarlyResolution, resolver, host, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is SocketException or IOException or TimeoutException or OperationCanceledException)
             {

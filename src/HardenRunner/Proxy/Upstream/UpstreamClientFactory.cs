@@ -14,6 +14,9 @@ internal static class UpstreamClientFactory
     /// <summary>The client's original destination address, set per request by the transformer.</summary>
     public static readonly HttpRequestOptionsKey<IPAddress> PreferredAddress = new("HardenRunner.PreferredAddress");
 
+    /// <summary>The name's addresses asked for during the client's handshake (a connection's first request only).</summary>
+    public static readonly HttpRequestOptionsKey<EarlyResolution> EarlyAddresses = new("HardenRunner.EarlyAddresses");
+
     public static HttpMessageInvoker Create(UpstreamConnector connector, UpstreamCertificateValidator validator, TimeSpan connectTimeout)
     {
         var handler = new SocketsHttpHandler
@@ -34,7 +37,8 @@ internal static class UpstreamClientFactory
             ConnectCallback = async (context, cancellationToken) =>
             {
                 context.InitialRequestMessage.Options.TryGetValue(PreferredAddress, out var preferred);
-                var socket = await connector.ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, preferred, cancellationToken).ConfigureAwait(false);
+                context.InitialRequestMessage.Options.TryGetValue(EarlyAddresses, out var early);
+                var socket = await connector.ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, preferred, early, cancellationToken).ConfigureAwait(false);
                 return new NetworkStream(socket, ownsSocket: true);
             },
         };

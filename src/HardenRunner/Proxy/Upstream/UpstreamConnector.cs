@@ -23,9 +23,16 @@ internal sealed class UpstreamConnector(
     public const int MaxPortAttempts = 16;
 
     /// <summary>Connects to <paramref name="host"/> (a DNS name or an address literal) on <paramref name="port"/>.</summary>
-    public async ValueTask<Socket> ConnectAsync(string host, int port, IPAddress? preferred, CancellationToken cancellationToken)
+    public async ValueTask<Socket> ConnectAsync(string host, int port, IPAddress? preferred, CancellationToken cancellationToken) =>
+        await ConnectAsync(host, port, preferred, null, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Connects to <paramref name="host"/> on <paramref name="port"/>, using <paramref name="early"/>'s addresses when it
+    /// was for this name (the connection's first request; see <see cref="EarlyResolution"/>).
+    /// </summary>
+    public async ValueTask<Socket> ConnectAsync(string host, int port, IPAddress? preferred, EarlyResolution? early, CancellationToken cancellationToken)
     {
-        var addresses = await ResolveAsync(host, cancellationToken).ConfigureAwait(false);
+        var addresses = await ResolveAsync(host, early, cancellationToken).ConfigureAwait(false);
         var candidates = Order(addresses, preferred);
         if (candidates.Count == 0)
         {
@@ -121,7 +128,7 @@ internal sealed class UpstreamConnector(
 
     internal static IPAddress Unmap(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 
-    private async ValueTask<IReadOnlyList<IPAddress>> ResolveAsync(string host, CancellationToken cancellationToken)
+    private async ValueTask<IReadOnlyList<IPAddress>> ResolveAsync(string host, EarlyResolution? early, CancellationToken cancellationToken)
     {
         if (AddressLiteral.TryParse(host, out var literal))
         {
@@ -130,7 +137,7 @@ internal sealed class UpstreamConnector(
 
         try
         {
-            return await resolver.ResolveAsync(host, cancellationToken).ConfigureAwait(false);
+            return await EarlyResolution.ResolveAsync(early, resolver, host, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or IOException or TimeoutException)
         {
