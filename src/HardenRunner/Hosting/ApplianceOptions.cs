@@ -72,6 +72,9 @@ public sealed record ApplianceOptions
     /// <summary>Service mode: whether this run leaves its firewall table for the next run at stop (null: never).</summary>
     public Service.SessionHandOver? HandOver { get; init; }
 
+    /// <summary>Service mode: the handle through which the service switches this run's policy in place (null: none).</summary>
+    public RunControl? Control { get; init; }
+
     /// <summary>Service mode: notices recorded as detections at the start of the run (e.g. the job's invalid policy file).</summary>
     public IReadOnlyList<string> StartupNotices { get; init; } = [];
 

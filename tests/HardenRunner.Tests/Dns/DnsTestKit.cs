@@ -20,7 +20,7 @@ internal sealed class RecordingSink : IResolvedAddressSink
 
     public Exception? Failure { get; set; }
 
-    public async ValueTask AddAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, CancellationToken cancellationToken)
+    public async ValueTask AddAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, PolicyEngine decidedBy, CancellationToken cancellationToken)
     {
         if (Gate is { } gate)
         {

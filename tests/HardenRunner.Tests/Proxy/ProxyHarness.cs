@@ -93,7 +93,6 @@ internal sealed class ProxyHarness : IAsyncDisposable
             HttpsPort = 0,
             HttpPort = 0,
             ListenAddress = IPAddress.Loopback,
-            Mode = mode,
             UpstreamRoots = [upstreamCa.Certificate],
             ConfigureUpstreamSocket = s => marked.Enqueue(s),
             OriginalDestination = destinations,
