@@ -312,16 +312,20 @@ public static class Appliance
 
             StartFileMonitor(options.Workspace ?? Environment.GetEnvironmentVariable("GITHUB_WORKSPACE"));
 
+            var liveReport = new LiveReport(store, stored, runId, options.StateDir, jobEnv);
             control = new ControlServer(
                 Path.Combine(options.StateDir, ControlClient.SocketFileName),
-                (request, _) => Task.FromResult(request.Command switch
+                async (request, ct) => request.Command switch
                 {
                     "status" => Status(runId, mode, started, options, tally, jsonl.Dropped + stored.Lost, ready && !shuttingDown),
                     var c when StopAuthorization.IsStop(c) => stopAuthorization.Refusal(request) is { } refusal
                         ? StopRefused(stderr, request, refusal)
                         : StopRequested(stopping),
+                    var c when LiveReport.IsReport(c) => shuttingDown
+                        ? JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = "the appliance is stopping; its final report is being written" })
+                        : await liveReport.AnswerAsync(c, ct).ConfigureAwait(false),
                     var c => JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = $"unknown command '{c}'" }),
-                }),
+                },
                 openToAllUsers: stopAuthorization.HasToken);
 
             ready = true;
