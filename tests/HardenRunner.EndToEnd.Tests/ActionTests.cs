@@ -74,6 +74,7 @@ public sealed class ActionTests
 
         public Dictionary<string, string> RunnerEnv() => new()
         {
+            ["HARDEN_RUNNER_EVENTS_JSONL"] = "1", // the tests read the appliance's event stream (events.jsonl)
             ["GITHUB_WORKSPACE"] = Workspace,
             ["GITHUB_ENV"] = GithubEnv,
             ["GITHUB_STATE"] = GithubState,

@@ -162,7 +162,7 @@ public static class Appliance
         var jobValues = options.JobEnvironment;
         Func<string, string?> jobEnv = k => jobValues is { } je ? je.GetValueOrDefault(k) : Environment.GetEnvironmentVariable(k);
         var tally = new RunTally();
-        await using var jsonl = new JsonlEventSink(Path.Combine(options.StateDir, EventsFileName), runId);
+        await using var jsonl = options.EventsJsonl ? new JsonlEventSink(Path.Combine(options.StateDir, EventsFileName), runId) : null;
 
         // the store keeps every run (one row per event, committed in small batches) for reports and recommendations;
         // in fleet mode the local file is also the buffer that is shipped to PostgreSQL in the background
@@ -176,7 +176,7 @@ public static class Appliance
         await store.BeginRunAsync(runInfo, cancellationToken).ConfigureAwait(false);
         var stored = new StoreEventSink(store, runId);
         // blocked network events also raise egress-blocked (with their process and step)
-        var events = new EgressBlockedDetector(new CompositeEventSink(stored, jsonl, tally));
+        var events = new EgressBlockedDetector(jsonl is null ? new CompositeEventSink(stored, tally) : new CompositeEventSink(stored, jsonl, tally));
         foreach (var notice in options.StartupNotices)
         {
             events.Publish(new DetectionEvent(started, "policy-invalid", "medium", notice, new Dictionary<string, string>()));
@@ -317,7 +317,7 @@ public static class Appliance
                 Path.Combine(options.StateDir, ControlClient.SocketFileName),
                 async (request, ct) => request.Command switch
                 {
-                    "status" => Status(runId, mode, started, options, tally, jsonl.Dropped + stored.Lost, ready && !shuttingDown),
+                    "status" => Status(runId, mode, started, options, tally, (jsonl?.Dropped ?? 0) + stored.Lost, ready && !shuttingDown),
                     var c when StopAuthorization.IsStop(c) => stopAuthorization.Refusal(request) is { } refusal
                         ? StopRefused(stderr, request, refusal)
                         : StopRequested(stopping),
@@ -479,7 +479,11 @@ public static class Appliance
 
         processes.Drain(TimeSpan.FromSeconds(5));
         processes.Dispose();
-        await jsonl.DisposeAsync().ConfigureAwait(false);
+        if (jsonl is not null)
+        {
+            await jsonl.DisposeAsync().ConfigureAwait(false);
+        }
+
         await stored.DisposeAsync().ConfigureAwait(false);
         await TryStepAsync(stderr, "add the baseline detections", () => Insights.Detections.BaselineDetections.AppendAsync(store, runId, cancellationToken: CancellationToken.None)).ConfigureAwait(false);
         var ended = DateTimeOffset.UtcNow;
@@ -491,7 +495,7 @@ public static class Appliance
             summary = await Reporting.Views.ReportViews.WriteStopReportsAsync(store, runId, options.StateDir, jobEnv, CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
         if (summary is null)
         {
-            await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), RunSummary.Render(runId, mode, started, ended, tally, Math.Max(jsonl.Dropped, stored.Lost)), CancellationToken.None).ConfigureAwait(false);
+            await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), RunSummary.Render(runId, mode, started, ended, tally, Math.Max(jsonl?.Dropped ?? 0, stored.Lost)), CancellationToken.None).ConfigureAwait(false);
         }
         else if (Reporting.Views.ReportViews.LinksIn(options.StateDir, runId, jobEnv).InsightsLine() is { } insights)
         {

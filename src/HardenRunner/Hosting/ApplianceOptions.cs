@@ -49,6 +49,13 @@ public sealed record ApplianceOptions
     /// <summary>Turn the file integrity monitor off (whatever the policy file says).</summary>
     public bool DisableFileMonitoring { get; init; }
 
+    /// <summary>
+    /// Also stream every event as one JSON line to <c>events.jsonl</c> in the state directory (for a log shipper, or
+    /// to watch a run live). Off by default: the store is the run's record and every report is built from it; the
+    /// second durable write per event cost about as much as answering a DNS query (docs/performance.md).
+    /// </summary>
+    public bool EventsJsonl { get; init; }
+
     /// <summary>The runner's user for disable-sudo (default: <c>$SUDO_USER</c>, else <c>runner</c>).</summary>
     public string? RunnerUser { get; init; }
 
