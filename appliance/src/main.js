@@ -34,6 +34,8 @@ async function main(env = process.env) {
   lib.appendFileCommand(env.GITHUB_STATE, 'state-dir', inputs.stateDir);
   lib.appendFileCommand(env.GITHUB_STATE, 'stop-token', token);
   lib.appendFileCommand(env.GITHUB_ENV, 'HARDEN_RUNNER_STATE_DIR', inputs.stateDir);
+  // for later steps, e.g. '$HARDEN_RUNNER_COMMAND report --live --format html -o report.html' (works without sudo)
+  lib.appendFileCommand(env.GITHUB_ENV, 'HARDEN_RUNNER_COMMAND', command.join(' '));
 
   const started = lib.parseStarted(result.stdout);
   const mode = started ? started.mode : (inputs.egressPolicy || 'policy');

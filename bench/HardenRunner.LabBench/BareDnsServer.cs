@@ -71,6 +71,6 @@ internal static class BareDnsServer
 
     private sealed class NoFirewall : IResolvedAddressSink
     {
-        public ValueTask AddAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask AddAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, PolicyEngine decidedBy, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 }

@@ -74,6 +74,7 @@ public sealed class ActionTests
 
         public Dictionary<string, string> RunnerEnv() => new()
         {
+            ["HARDEN_RUNNER_EVENTS_JSONL"] = "1", // the tests read the appliance's event stream (events.jsonl)
             ["GITHUB_WORKSPACE"] = Workspace,
             ["GITHUB_ENV"] = GithubEnv,
             ["GITHUB_STATE"] = GithubState,
@@ -124,6 +125,7 @@ public sealed class ActionTests
         Assert.Equal(["dotnet", HardenRunnerBinary.Path], JsonSerializer.Deserialize<string[]>(state["command"])!);
         var githubEnv = ReadFileCommands(job.GithubEnv);
         Assert.Equal(job.State, githubEnv["HARDEN_RUNNER_STATE_DIR"]);
+        Assert.Equal($"dotnet {HardenRunnerBinary.Path}", githubEnv["HARDEN_RUNNER_COMMAND"]);
         foreach (var name in new[] { "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO" })
         {
             Assert.True(githubEnv.TryGetValue(name, out var file) && File.Exists(file), $"{name} in GITHUB_ENV: {File.ReadAllText(job.GithubEnv)}");
@@ -213,6 +215,31 @@ public sealed class ActionTests
         Assert.Contains("read-exit=1", steps.StandardOutput, StringComparison.Ordinal); // and its files owner-only
         var status = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "status", "--state-dir", job.State], StepTimeout);
         Assert.True(status.ExitCode == 0, "still running after the refused stop: " + status);
+
+        // a later step keeps the report without sudo: the running appliance renders its run so far for it, with the
+        // command the main step exported (the post step's final report comes after every step)
+        var exported = ReadFileCommands(job.GithubEnv);
+        var keepEnv = new Dictionary<string, string>(job.RunnerEnv())
+        {
+            ["HARDEN_RUNNER_COMMAND"] = exported["HARDEN_RUNNER_COMMAND"],
+            ["HARDEN_RUNNER_STATE_DIR"] = exported["HARDEN_RUNNER_STATE_DIR"],
+        };
+        var keep = await AsRunner(lab, worker, $"""
+            $HARDEN_RUNNER_COMMAND report --live --state-dir $HARDEN_RUNNER_STATE_DIR --format html -o {job.Dir}/harden-runner.html; echo "html-exit=$?"
+            $HARDEN_RUNNER_COMMAND report --live --state-dir $HARDEN_RUNNER_STATE_DIR --format json -o {job.Dir}/harden-runner.json; echo "json-exit=$?"
+            stat -c owner=%U {job.Dir}/harden-runner.html
+            """, keepEnv);
+        Assert.True(keep.StandardOutput.Contains("html-exit=0", StringComparison.Ordinal) && keep.StandardOutput.Contains("json-exit=0", StringComparison.Ordinal), keep.ToString());
+        Assert.Contains("owner=runner", keep.StandardOutput, StringComparison.Ordinal); // the step's own file, to upload
+        var html = await File.ReadAllTextAsync(Path.Combine(job.Dir, "harden-runner.html"));
+        Assert.StartsWith("<!DOCTYPE html>", html, StringComparison.Ordinal);
+        using (var live = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(job.Dir, "harden-runner.json"))))
+        {
+            var run = live.RootElement.GetProperty("run");
+            Assert.Contains(run.GetProperty("id").GetString()!, html, StringComparison.Ordinal);
+            Assert.Equal(JsonValueKind.Null, run.GetProperty("endedAt").ValueKind); // still going
+            Assert.Contains(live.RootElement.GetProperty("detections").EnumerateArray(), d => d.GetProperty("type").GetString() == "sudo-used");
+        }
 
         // post: as the runner user, without sudo, with the token from the main step's state
         var post = await AsRunner(lab, worker, $"node {action}/src/post.js", job.PostEnv());

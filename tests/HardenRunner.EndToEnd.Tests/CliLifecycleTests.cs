@@ -58,6 +58,9 @@ public sealed class CliLifecycleTests
 
         var stop = await Cli(lab, env, "stop", "--state-dir", state);
         Assert.True(stop.ExitCode == 0, stop.ToString());
+        // the store is the record: no JSON-lines stream unless asked for (--events-jsonl)
+        Assert.True(File.Exists(Path.Combine(state, "harden-runner.db")), string.Join(", ", Directory.EnumerateFiles(state)));
+        Assert.False(File.Exists(Path.Combine(state, "events.jsonl")));
         Assert.Contains("## HardenRunner", stop.StandardOutput, StringComparison.Ordinal);
         var summary = await File.ReadAllTextAsync(summaryFile);
         Assert.StartsWith("# earlier step\n## HardenRunner: block mode", summary, StringComparison.Ordinal);

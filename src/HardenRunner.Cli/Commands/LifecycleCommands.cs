@@ -65,6 +65,12 @@ internal static partial class LifecycleCommands
 
         public Option<bool> DisableFileMonitoring { get; } = new("--disable-file-monitoring") { Description = "Do not monitor the workspace's files." };
 
+        public Option<bool> EventsJsonl { get; } = new("--events-jsonl")
+        {
+            Description = "Also write every event as a JSON line to events.jsonl in the state directory (for log shippers); default: $HARDEN_RUNNER_EVENTS_JSONL=1, else off (the store is the record).",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("HARDEN_RUNNER_EVENTS_JSONL") is "1" or "true",
+        };
+
         public Option<string?> RunnerUser { get; } = new("--runner-user") { Description = "The runner's user for --disable-sudo (default $SUDO_USER, else runner)." };
 
         public Option<int> DnsPort { get; } = new("--dns-port") { Description = "Loopback port of the DNS server.", DefaultValueFactory = _ => ApplianceOptions.DefaultDnsPort, Hidden = true };
@@ -88,6 +94,7 @@ internal static partial class LifecycleCommands
             cmd.Options.Add(DisableSudo);
             cmd.Options.Add(DisableSudoAndContainers);
             cmd.Options.Add(DisableFileMonitoring);
+            cmd.Options.Add(EventsJsonl);
             cmd.Options.Add(RunnerUser);
             cmd.Options.Add(DnsPort);
             cmd.Options.Add(ResolvConf);
@@ -110,6 +117,7 @@ internal static partial class LifecycleCommands
             DisableSudo = p.GetValue(DisableSudo),
             DisableSudoAndContainers = p.GetValue(DisableSudoAndContainers),
             DisableFileMonitoring = p.GetValue(DisableFileMonitoring),
+            EventsJsonl = p.GetValue(EventsJsonl),
             RunnerUser = p.GetValue(RunnerUser),
             StopToken = Environment.GetEnvironmentVariable(StopTokenVariable) is { Length: > 0 } token ? token : null,
             ResolvConfPath = p.GetValue(ResolvConf)!,
@@ -337,7 +345,7 @@ internal static partial class LifecycleCommands
         Add("--proc-connector-netns", parse.GetValue(opts.ProcConnectorNetns));
         Add("--ready-file", readyFile);
         Add("--runner-user", parse.GetValue(opts.RunnerUser));
-        foreach (var flag in new[] { opts.DisableSudo, opts.DisableSudoAndContainers, opts.DisableFileMonitoring })
+        foreach (var flag in new[] { opts.DisableSudo, opts.DisableSudoAndContainers, opts.DisableFileMonitoring, opts.EventsJsonl })
         {
             if (parse.GetValue(flag))
             {

@@ -25,6 +25,9 @@ public sealed class DashboardAccess
     /// <summary>The configured user names.</summary>
     public IReadOnlyCollection<string> Users => _users.Keys;
 
+    /// <summary>The largest access file read (it is read whole, and YAML parsing is not streamed).</summary>
+    public const long MaxFileBytes = 4 * 1024 * 1024;
+
     /// <summary>Reads a mapping file. Throws <see cref="FormatException"/> (bad content) or <see cref="IOException"/>.</summary>
     public static DashboardAccess Load(string path)
     {
@@ -32,6 +35,12 @@ public sealed class DashboardAccess
         string text;
         try
         {
+            var length = new FileInfo(path).Length;
+            if (length > MaxFileBytes)
+            {
+                throw new FormatException($"the access file {path} is {length} bytes; the limit is {MaxFileBytes} (one line per user and pattern fits millions of entries)");
+            }
+
             text = File.ReadAllText(path);
         }
         catch (UnauthorizedAccessException ex)

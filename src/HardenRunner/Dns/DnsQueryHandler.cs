@@ -36,7 +36,7 @@ internal sealed class DnsQueryHandler
     private const int DnsPort = 53;
     private static readonly TimeSpan UpstreamWarningInterval = TimeSpan.FromSeconds(10);
 
-    private readonly PolicyEngine _policy;
+    private readonly ActivePolicy _policy;
     private readonly UpstreamForwarder _forwarder;
     private readonly IResolvedAddressSink _sink;
     private readonly IEventSink _events;
@@ -48,7 +48,7 @@ internal sealed class DnsQueryHandler
     private readonly DnsExfiltrationDetector? _exfiltration;
     private long _lastUpstreamWarning;
 
-    public DnsQueryHandler(DnsServerOptions options, PolicyEngine policy, UpstreamForwarder forwarder, IResolvedAddressSink sink, IEventSink events, DnsCounters counters, TimeProvider time, ILogger? logger)
+    public DnsQueryHandler(DnsServerOptions options, ActivePolicy policy, UpstreamForwarder forwarder, IResolvedAddressSink sink, IEventSink events, DnsCounters counters, TimeProvider time, ILogger? logger)
     {
         _cache = options.ResponseCacheEntries > 0
             ? new DnsResponseCache(options.ResponseCacheEntries, options.ResponseCacheBytes, options.MaxAllowTtl, options.NegativeCacheTtl, time)
@@ -66,6 +66,55 @@ internal sealed class DnsQueryHandler
 
     /// <summary>The response cache (null when disabled).</summary>
     internal DnsResponseCache? Cache => _cache;
+
+    /// <summary>
+    /// Call after the policy was replaced (and the firewall's allow sets were emptied with it): forgets every cached
+    /// answer, and puts the addresses of the cached names that the new policy allows back into the allow sets, with the
+    /// new policy's ports, for what remains of their allow — so a client that resolved a name before the switch and
+    /// connects after it still gets through when the new policy allows that name. Returns how many addresses were
+    /// allowed again; one that fails is counted (<see cref="DnsCounters.SinkFailures"/>) and skipped.
+    /// </summary>
+    public async Task<int> ReallowCachedAsync(CancellationToken cancellationToken)
+    {
+        if (_cache is null)
+        {
+            return 0;
+        }
+
+        var policy = _policy.Current;
+        var now = _cache.Now;
+        var allowed = 0;
+        foreach (var (key, entry) in _cache.Clear())
+        {
+            if (entry.IsExpired(now) || entry.Addresses.Count == 0 || !policy.DecideDns(key.Name).IsAllowed)
+            {
+                continue;
+            }
+
+            var grants = policy.GetGrants(key.Name);
+            foreach (var address in entry.Addresses)
+            {
+                var left = address.AllowedUntil - now;
+                if (grants.Count == 0 || left <= TimeSpan.Zero)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await _sink.AddAsync(address.Address, grants, left, policy, cancellationToken).ConfigureAwait(false);
+                    allowed++;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Interlocked.Increment(ref _counters.SinkFailures);
+                    _logger?.LogWarning(e, "could not allow the cached addresses of {Name} again after the policy switch", key.Name);
+                }
+            }
+        }
+
+        return allowed;
+    }
 
     /// <summary>
     /// Reads a packet and handles everything that needs no upstream, including allowed names answered from the cache
@@ -93,10 +142,11 @@ internal sealed class DnsQueryHandler
         }
 
         Interlocked.Increment(ref _counters.Queries);
-        verdict = query.IsHostName ? _policy.DecideDns(query.Name) : Verdict.Deny(PolicyEngine.RuleBadHost);
+        var policy = _policy.Current;
+        verdict = Decide(policy, query);
         Interlocked.Increment(ref verdict.IsAllowed ? ref _counters.Allowed : ref _counters.Denied);
 
-        if (!verdict.IsAllowed && _policy.Mode == EgressMode.Block)
+        if (!verdict.IsAllowed && policy.Mode == EgressMode.Block)
         {
             Publish(query, verdict, NetworkEvent.Blocked, origin);
             response = DnsResponses.FromQuery(packet, query, DnsWire.RcodeNxDomain);
@@ -131,7 +181,19 @@ internal sealed class DnsQueryHandler
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(serverStopping);
         deadline.CancelAfter(_options.QueryTimeout);
-        var block = _policy.Mode == EgressMode.Block;
+        // the policy may have been switched since Classify (service mode): decide again with the one in force now, and
+        // keep it for the whole resolution (the firewall refuses allows decided under a replaced policy, and the cache
+        // does not store an answer resolved across a switch)
+        var policy = _policy.Current;
+        var epoch = _cache?.Epoch ?? 0;
+        verdict = Decide(policy, query);
+        var block = policy.Mode == EgressMode.Block;
+        if (!verdict.IsAllowed && block)
+        {
+            Publish(query, verdict, NetworkEvent.Blocked, origin);
+            return DnsResponses.FromQuery(packet, query, DnsWire.RcodeNxDomain);
+        }
+
         var key = default(DnsCacheKey);
         var cacheable = verdict.IsAllowed && _cache is not null && DnsCacheKey.TryCreate(packet, query, tcp, out key);
         try
@@ -139,7 +201,7 @@ internal sealed class DnsQueryHandler
             if (cacheable && _cache!.Get(key, _cache.Now) is { } cached)
             {
                 // cached, but an address must be allowed again first (or another query stored it meanwhile)
-                return await FromCacheRenewingAsync(packet, query, verdict, cached, tcp, origin, deadline.Token).ConfigureAwait(false);
+                return await FromCacheRenewingAsync(packet, query, verdict, policy, cached, tcp, origin, deadline.Token).ConfigureAwait(false);
             }
 
             var reply = await _forwarder.ForwardAsync(packet, query.QuestionEnd, tcp, deadline.Token).ConfigureAwait(false);
@@ -172,8 +234,8 @@ internal sealed class DnsQueryHandler
             {
                 var allowedFrom = _cache?.Now ?? default;
                 var targets = AllowTargets(rewritten.Addresses);
-                var grants = rewritten.Addresses.Count > 0 ? _policy.GetGrants(query.Name) : [];
-                if (!await AllowAsync(query.Name, grants, targets, deadline.Token).ConfigureAwait(false))
+                var grants = rewritten.Addresses.Count > 0 ? policy.GetGrants(query.Name) : [];
+                if (!await AllowAsync(query.Name, grants, targets, policy, deadline.Token).ConfigureAwait(false))
                 {
                     if (block)
                     {
@@ -184,7 +246,7 @@ internal sealed class DnsQueryHandler
                 else if (cacheable)
                 {
                     // only after the firewall took every address: a hit must never serve an address that is not allowed
-                    _cache!.Add(key, rewritten.Message, targets, grants, allowedFrom);
+                    _cache!.Add(key, rewritten.Message, targets, grants, allowedFrom, epoch);
                 }
             }
 
@@ -206,21 +268,21 @@ internal sealed class DnsQueryHandler
     /// Answers from a cached entry after renewing the allows that would end before the served TTL or the floor (the
     /// sink is awaited, as for a forwarded answer). In block mode a failed renewal is SERVFAIL.
     /// </summary>
-    private async Task<byte[]> FromCacheRenewingAsync(byte[] packet, DnsQuery query, Verdict verdict, CachedResponse cached, bool tcp, PendingAttribution? origin, CancellationToken cancellationToken)
+    private async Task<byte[]> FromCacheRenewingAsync(byte[] packet, DnsQuery query, Verdict verdict, PolicyEngine policy, CachedResponse cached, bool tcp, PendingAttribution? origin, CancellationToken cancellationToken)
     {
         var now = _cache!.Now;
         var renewals = cached.Renewals(now, _options.MinAllowTtl, _options.MaxAllowTtl);
         if (renewals.Count > 0)
         {
             var targets = renewals.ConvertAll(r => (r.Address.Address, r.Address.Ttl, r.Ttl));
-            if (await AllowAsync(query.Name, cached.Grants, targets, cancellationToken).ConfigureAwait(false))
+            if (await AllowAsync(query.Name, cached.Grants, targets, policy, cancellationToken).ConfigureAwait(false))
             {
                 foreach (var r in renewals)
                 {
                     r.Address.Extend(now + r.Ttl);
                 }
             }
-            else if (_policy.Mode == EgressMode.Block)
+            else if (policy.Mode == EgressMode.Block)
             {
                 Publish(query, verdict, NetworkEvent.Blocked, origin);
                 return DnsResponses.FromQuery(packet, query, DnsWire.RcodeServFail);
@@ -259,13 +321,16 @@ internal sealed class DnsQueryHandler
         return targets;
     }
 
-    private async Task<bool> AllowAsync(string name, IReadOnlyList<PortGrant> grants, List<(IPAddress Address, uint Ttl, TimeSpan AllowFor)> targets, CancellationToken cancellationToken)
+    private static Verdict Decide(PolicyEngine policy, in DnsQuery query) =>
+        query.IsHostName ? policy.DecideDns(query.Name) : Verdict.Deny(PolicyEngine.RuleBadHost);
+
+    private async Task<bool> AllowAsync(string name, IReadOnlyList<PortGrant> grants, List<(IPAddress Address, uint Ttl, TimeSpan AllowFor)> targets, PolicyEngine decidedBy, CancellationToken cancellationToken)
     {
         try
         {
             foreach (var t in targets)
             {
-                await _sink.AddAsync(t.Address, grants, t.AllowFor, cancellationToken).ConfigureAwait(false);
+                await _sink.AddAsync(t.Address, grants, t.AllowFor, decidedBy, cancellationToken).ConfigureAwait(false);
             }
 
             return true;

@@ -227,6 +227,7 @@ internal sealed class DnsResponseCache
     private readonly TimeProvider _time;
     private readonly long _origin;
     private long _bytes;
+    private long _epoch;
 
     public DnsResponseCache(int capacity, long maxBytes, TimeSpan maxTtl, TimeSpan maxNegativeTtl, TimeProvider time)
     {
@@ -242,6 +243,27 @@ internal sealed class DnsResponseCache
 
     /// <summary>The cache's monotonic clock.</summary>
     public TimeSpan Now => _time.GetElapsedTime(_origin);
+
+    /// <summary>
+    /// Changes at every <see cref="Clear"/>. A resolution reads it before it starts and passes it to
+    /// <see cref="Add"/>, which drops the answer when the cache was cleared meanwhile (the policy it was decided
+    /// under, and the allows it relied on, are gone).
+    /// </summary>
+    public long Epoch => Interlocked.Read(ref _epoch);
+
+    /// <summary>Empties the cache (a policy switch) and returns what was in it, oldest first; answers being resolved now are not stored.</summary>
+    public List<(DnsCacheKey Key, CachedResponse Entry)> Clear()
+    {
+        lock (_lock)
+        {
+            Interlocked.Increment(ref _epoch);
+            var removed = new List<(DnsCacheKey, CachedResponse)>(_age);
+            _entries.Clear();
+            _age.Clear();
+            _bytes = 0;
+            return removed;
+        }
+    }
 
     public int Count
     {
@@ -278,9 +300,10 @@ internal sealed class DnsResponseCache
     /// Stores the response the client was sent (the caller keeps using <paramref name="message"/>: it is copied).
     /// <paramref name="addresses"/> are the addresses the firewall was told to allow, each for its allow TTL,
     /// counted from <paramref name="allowedFrom"/> (read before the allow was asked for). Returns null when the
-    /// response is not cacheable.
+    /// response is not cacheable, or when <paramref name="epoch"/> (read before the resolution started; null: the
+    /// current one) is no longer <see cref="Epoch"/>.
     /// </summary>
-    public CachedResponse? Add(in DnsCacheKey key, ReadOnlySpan<byte> message, IReadOnlyList<(IPAddress Address, uint Ttl, TimeSpan AllowFor)> addresses, IReadOnlyList<PortGrant> grants, TimeSpan allowedFrom)
+    public CachedResponse? Add(in DnsCacheKey key, ReadOnlySpan<byte> message, IReadOnlyList<(IPAddress Address, uint Ttl, TimeSpan AllowFor)> addresses, IReadOnlyList<PortGrant> grants, TimeSpan allowedFrom, long? epoch = null)
     {
         var entry = Inspect(message, addresses, grants, allowedFrom, Now);
         if (entry is null)
@@ -290,6 +313,11 @@ internal sealed class DnsResponseCache
 
         lock (_lock)
         {
+            if (epoch is { } e && e != _epoch)
+            {
+                return null;
+            }
+
             if (_entries.TryGetValue(key, out var existing))
             {
                 Remove(existing);

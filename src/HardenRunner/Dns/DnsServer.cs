@@ -39,6 +39,12 @@ public sealed class DnsServer : IAsyncDisposable
     private int _disposed;
 
     public DnsServer(DnsServerOptions options, PolicyEngine policy, IResolvedAddressSink sink, IEventSink events, ILogger? logger = null, TimeProvider? time = null)
+        : this(options, new ActivePolicy(policy ?? throw new ArgumentNullException(nameof(policy))), sink, events, logger, time)
+    {
+    }
+
+    /// <summary>A server that decides every query with the policy in force in <paramref name="policy"/> (switchable; see <see cref="ReallowCachedAsync"/>).</summary>
+    public DnsServer(DnsServerOptions options, ActivePolicy policy, IResolvedAddressSink sink, IEventSink events, ILogger? logger = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(policy);
@@ -63,6 +69,12 @@ public sealed class DnsServer : IAsyncDisposable
 
     /// <summary>Responses in the cache now (expired ones included until they are next looked up or evicted).</summary>
     public int CachedResponses => _handler.Cache?.Count ?? 0;
+
+    /// <summary>
+    /// After the policy in force was replaced and the firewall's allow sets emptied: forgets the cached answers and
+    /// allows again the cached addresses of names the new policy allows (with its ports). Returns how many.
+    /// </summary>
+    public Task<int> ReallowCachedAsync(CancellationToken cancellationToken = default) => _handler.ReallowCachedAsync(cancellationToken);
 
     /// <summary>The process lookups behind query events (null without an attributor).</summary>
     public AttributionQueue? Attribution => _attribution;

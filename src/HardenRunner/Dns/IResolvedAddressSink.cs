@@ -11,6 +11,10 @@ namespace HardenRunner.Dns;
 /// </summary>
 public interface IResolvedAddressSink
 {
-    /// <summary>Allows <paramref name="address"/> for exactly <paramref name="grants"/> for <paramref name="ttl"/>. Throwing makes the query fail (SERVFAIL in block mode).</summary>
-    ValueTask AddAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, CancellationToken cancellationToken);
+    /// <summary>
+    /// Allows <paramref name="address"/> for exactly <paramref name="grants"/> for <paramref name="ttl"/>, as decided
+    /// by <paramref name="decidedBy"/> (a sink refuses an allow decided under a policy that was replaced since).
+    /// Throwing makes the query fail (SERVFAIL in block mode).
+    /// </summary>
+    ValueTask AddAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, PolicyEngine decidedBy, CancellationToken cancellationToken);
 }

@@ -158,9 +158,11 @@ public static class Appliance
 
         var runId = options.RunId ?? NewRunId();
         var started = DateTimeOffset.UtcNow;
-        Func<string, string?> jobEnv = options.JobEnvironment is { } je ? k => je.GetValueOrDefault(k) : Environment.GetEnvironmentVariable;
+        // service mode may learn the job's values later (RunControl.UpdateJobAsync)
+        var jobValues = options.JobEnvironment;
+        Func<string, string?> jobEnv = k => jobValues is { } je ? je.GetValueOrDefault(k) : Environment.GetEnvironmentVariable(k);
         var tally = new RunTally();
-        await using var jsonl = new JsonlEventSink(Path.Combine(options.StateDir, EventsFileName), runId);
+        await using var jsonl = options.EventsJsonl ? new JsonlEventSink(Path.Combine(options.StateDir, EventsFileName), runId) : null;
 
         // the store keeps every run (one row per event, committed in small batches) for reports and recommendations;
         // in fleet mode the local file is also the buffer that is shipped to PostgreSQL in the background
@@ -170,10 +172,11 @@ public static class Appliance
             stderr.WriteLine($"harden-runner: fleet store {fleetStore.Display}: events are kept in {SqliteEventStore.PathIn(options.StateDir)} and shipped there");
         }
 
-        await store.BeginRunAsync(RunInfo.FromEnvironment(runId, started, policy.EgressPolicy, jobEnv), cancellationToken).ConfigureAwait(false);
+        var runInfo = RunInfo.FromEnvironment(runId, started, policy.EgressPolicy, jobEnv);
+        await store.BeginRunAsync(runInfo, cancellationToken).ConfigureAwait(false);
         var stored = new StoreEventSink(store, runId);
         // blocked network events also raise egress-blocked (with their process and step)
-        var events = new EgressBlockedDetector(new CompositeEventSink(stored, jsonl, tally));
+        var events = new EgressBlockedDetector(jsonl is null ? new CompositeEventSink(stored, tally) : new CompositeEventSink(stored, jsonl, tally));
         foreach (var notice in options.StartupNotices)
         {
             events.Publish(new DetectionEvent(started, "policy-invalid", "medium", notice, new Dictionary<string, string>()));
@@ -192,8 +195,10 @@ public static class Appliance
             stderr.WriteLine($"harden-runner: process monitor: scanning /proc instead of the kernel proc connector ({why})");
         }
 
-        var engine = new PolicyEngine(policy);
+        // one reference read by the DNS server, the proxy and (through its table) the firewall: service mode can switch it
+        var active = new ActivePolicy(new PolicyEngine(policy));
         var mode = policy.EgressPolicy;
+        using var switching = new SemaphoreSlim(1, 1);
         using var nft = new LibNftables();
         Firewall? firewall = null;
         DnsServer? dns = null;
@@ -238,7 +243,7 @@ public static class Appliance
                     Attributor = processes.Attributor,
                     OwnSockets = ownSockets,
                 },
-                engine,
+                active,
                 new FirewallAddressSink(firewall),
                 events);
             await StartComponentAsync($"the DNS server (port {options.DnsPort}, containers {containerDnsPort})", () => dns.StartAsync(stopping.Token)).ConfigureAwait(false);
@@ -247,8 +252,8 @@ public static class Appliance
             //    redirects 80/443 to
             ca = CreateCertificateAuthority(options, runId, stdout);
             proxy = new TransparentProxy(
-                new ProxyOptions { Mode = mode, HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots, Attributor = processes.Attributor },
-                engine,
+                new ProxyOptions { HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots, Attributor = processes.Attributor },
+                active,
                 ca,
                 new ApplianceDnsResolver(options.DnsPort, ownSockets),
                 events);
@@ -290,32 +295,86 @@ public static class Appliance
             }
 
             // 7. source integrity and the appliance's own controls (after the appliance's own changes to them)
-            var workspace = options.Workspace ?? Environment.GetEnvironmentVariable("GITHUB_WORKSPACE");
-            if (policy.FileMonitoring && !options.DisableFileMonitoring && !string.IsNullOrEmpty(workspace))
+            void StartFileMonitor(string? workspace)
             {
-                files = FileIntegrityMonitor.Start(
-                    new FileMonitorNoticeSink(events, stderr),
-                    new FileIntegrityMonitorOptions
-                    {
-                        Workspace = workspace,
-                        ControlPaths = Monitoring.Files.ControlPaths.Standard([installation.BundlePath]),
-                        Attribute = pid => WriterOf(processes.Attributor, pid),
-                    });
+                if (files is null && active.Current.Document.FileMonitoring && !options.DisableFileMonitoring && !string.IsNullOrEmpty(workspace))
+                {
+                    files = FileIntegrityMonitor.Start(
+                        new FileMonitorNoticeSink(events, stderr),
+                        new FileIntegrityMonitorOptions
+                        {
+                            Workspace = workspace,
+                            ControlPaths = Monitoring.Files.ControlPaths.Standard([installation.BundlePath]),
+                            Attribute = pid => WriterOf(processes.Attributor, pid),
+                        });
+                }
             }
 
+            StartFileMonitor(options.Workspace ?? Environment.GetEnvironmentVariable("GITHUB_WORKSPACE"));
+
+            var liveReport = new LiveReport(store, stored, runId, options.StateDir, jobEnv);
             control = new ControlServer(
                 Path.Combine(options.StateDir, ControlClient.SocketFileName),
-                (request, _) => Task.FromResult(request.Command switch
+                async (request, ct) => request.Command switch
                 {
-                    "status" => Status(runId, mode, started, options, tally, jsonl.Dropped + stored.Lost, ready && !shuttingDown),
+                    "status" => Status(runId, mode, started, options, tally, (jsonl?.Dropped ?? 0) + stored.Lost, ready && !shuttingDown),
                     var c when StopAuthorization.IsStop(c) => stopAuthorization.Refusal(request) is { } refusal
                         ? StopRefused(stderr, request, refusal)
                         : StopRequested(stopping),
+                    var c when LiveReport.IsReport(c) => shuttingDown
+                        ? JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = "the appliance is stopping; its final report is being written" })
+                        : await liveReport.AnswerAsync(c, ct).ConfigureAwait(false),
                     var c => JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = $"unknown command '{c}'" }),
-                }),
+                },
                 openToAllUsers: stopAuthorization.HasToken);
 
             ready = true;
+            if (options.Control is { } runControl)
+            {
+                var switchFirewall = firewall;
+                var switchDns = dns;
+                runControl.Attach(new DelegatedRunControlTarget(
+                    async (next, ct) =>
+                    {
+                        await switching.WaitAsync(ct).ConfigureAwait(false);
+                        try
+                        {
+                            // the engine first (DNS and proxy decide with it at once), then the table with its sets
+                            // emptied, then the cached names the new policy allows back into the sets
+                            var engine = new PolicyEngine(next);
+                            active.Replace(engine);
+                            mode = next.EgressPolicy;
+                            var nextTable = FirewallOptions.FromPolicy(next, options.DnsPort, HttpProxyPort, HttpsProxyPort, [.. upstreams.Select(e => e.Address).Distinct()]) with { ContainerDnsPort = containerDnsPort };
+                            await switchFirewall.ReplacePolicyAsync(nextTable, engine, ct).ConfigureAwait(false);
+                            var reallowed = await switchDns.ReallowCachedAsync(ct).ConfigureAwait(false);
+                            runInfo = runInfo with { Mode = mode };
+                            await store.UpdateRunAsync(runInfo, ct).ConfigureAwait(false);
+                            SystemdNotify.Notify($"STATUS=enforcing in {(mode == EgressMode.Block ? "block" : "audit")} mode, run {runId} (policy switched)");
+                            return new PolicySwitchResult(mode, reallowed);
+                        }
+                        finally
+                        {
+                            switching.Release();
+                        }
+                    },
+                    async (values, ct) =>
+                    {
+                        await switching.WaitAsync(ct).ConfigureAwait(false);
+                        try
+                        {
+                            jobValues = values;
+                            runInfo = RunInfo.FromEnvironment(runId, started, mode, jobEnv) with { HostName = runInfo.HostName };
+                            await store.UpdateRunAsync(runInfo, ct).ConfigureAwait(false);
+                            StartFileMonitor(values.GetValueOrDefault("GITHUB_WORKSPACE"));
+                        }
+                        finally
+                        {
+                            switching.Release();
+                        }
+                    },
+                    events.Publish));
+            }
+
             if (stopAuthorization.HasToken)
             {
                 // the directory is traversable for the token holder: nothing in it but the summary may be readable
@@ -370,6 +429,9 @@ public static class Appliance
         finally
         {
             shuttingDown = true;
+            options.Control?.Detach();
+            // a switch in progress finishes before anything is undone
+            await switching.WaitAsync(CancellationToken.None).ConfigureAwait(false);
             if (files is not null)
             {
                 // catches writes the events could not show (a live memory mapping, a hard link from outside)
@@ -417,7 +479,11 @@ public static class Appliance
 
         processes.Drain(TimeSpan.FromSeconds(5));
         processes.Dispose();
-        await jsonl.DisposeAsync().ConfigureAwait(false);
+        if (jsonl is not null)
+        {
+            await jsonl.DisposeAsync().ConfigureAwait(false);
+        }
+
         await stored.DisposeAsync().ConfigureAwait(false);
         await TryStepAsync(stderr, "add the baseline detections", () => Insights.Detections.BaselineDetections.AppendAsync(store, runId, cancellationToken: CancellationToken.None)).ConfigureAwait(false);
         var ended = DateTimeOffset.UtcNow;
@@ -429,7 +495,7 @@ public static class Appliance
             summary = await Reporting.Views.ReportViews.WriteStopReportsAsync(store, runId, options.StateDir, jobEnv, CancellationToken.None).ConfigureAwait(false)).ConfigureAwait(false);
         if (summary is null)
         {
-            await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), RunSummary.Render(runId, mode, started, ended, tally, Math.Max(jsonl.Dropped, stored.Lost)), CancellationToken.None).ConfigureAwait(false);
+            await File.WriteAllTextAsync(Path.Combine(options.StateDir, SummaryFileName), RunSummary.Render(runId, mode, started, ended, tally, Math.Max(jsonl?.Dropped ?? 0, stored.Lost)), CancellationToken.None).ConfigureAwait(false);
         }
         else if (Reporting.Views.ReportViews.LinksIn(options.StateDir, runId, jobEnv).InsightsLine() is { } insights)
         {

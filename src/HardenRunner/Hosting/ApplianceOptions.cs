@@ -49,6 +49,13 @@ public sealed record ApplianceOptions
     /// <summary>Turn the file integrity monitor off (whatever the policy file says).</summary>
     public bool DisableFileMonitoring { get; init; }
 
+    /// <summary>
+    /// Also stream every event as one JSON line to <c>events.jsonl</c> in the state directory (for a log shipper, or
+    /// to watch a run live). Off by default: the store is the run's record and every report is built from it; the
+    /// second durable write per event cost about as much as answering a DNS query (docs/performance.md).
+    /// </summary>
+    public bool EventsJsonl { get; init; }
+
     /// <summary>The runner's user for disable-sudo (default: <c>$SUDO_USER</c>, else <c>runner</c>).</summary>
     public string? RunnerUser { get; init; }
 
@@ -71,6 +78,9 @@ public sealed record ApplianceOptions
 
     /// <summary>Service mode: whether this run leaves its firewall table for the next run at stop (null: never).</summary>
     public Service.SessionHandOver? HandOver { get; init; }
+
+    /// <summary>Service mode: the handle through which the service switches this run's policy in place (null: none).</summary>
+    public RunControl? Control { get; init; }
 
     /// <summary>Service mode: notices recorded as detections at the start of the run (e.g. the job's invalid policy file).</summary>
     public IReadOnlyList<string> StartupNotices { get; init; } = [];

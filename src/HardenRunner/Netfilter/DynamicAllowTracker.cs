@@ -101,6 +101,15 @@ public sealed class DynamicAllowTracker
         }
     }
 
+    /// <summary>Forgets every element (the table was replaced with empty sets: a policy switch).</summary>
+    public void Clear()
+    {
+        lock (_lock)
+        {
+            _expiry.Clear();
+        }
+    }
+
     /// <summary>Elements still valid, with their remaining time (to restore them after a re-apply).</summary>
     public List<AllowElementTimeout> Live()
     {

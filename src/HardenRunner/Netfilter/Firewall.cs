@@ -22,7 +22,7 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
     /// <summary>Longest time <see cref="Allow"/> waits for its nft call.</summary>
     public static readonly TimeSpan AllowTimeout = TimeSpan.FromSeconds(10);
 
-    private readonly FirewallOptions _options;
+    private FirewallOptions _options;
     private readonly INftables _nft;
     private readonly IEventSink _events;
     private readonly TimeProvider _time;
@@ -34,6 +34,8 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
     private Task? _verifier;
     private RulesetSnapshot? _baseline;
     private volatile bool _applied;
+    private object? _policyTag;
+    private bool _switchPending; // a policy switch whose table could not be applied: the verifier retries it
     private long _tamperCount;
     private long _verifyErrors;
     private long _allowFailures;
@@ -93,7 +95,7 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
     /// <summary>
     /// Blocks until the allow is in place (at most <see cref="AllowTimeout"/>; then or on an nft error it throws, so a
     /// DNS answer relying on it fails closed). Returns at once when the elements are already in place. Prefer
-    /// <see cref="AllowAsync"/>, which does not hold a thread.
+    /// <see cref="AllowAsync(IPAddress, IReadOnlyList{PortGrant}, TimeSpan, CancellationToken)"/>, which does not hold a thread.
     /// </summary>
     public void Allow(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl)
     {
@@ -126,7 +128,16 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
     /// cap). Completes when the elements are in the kernel — at once when they already are for long enough.
     /// Concurrent calls are batched into one nft transaction.
     /// </summary>
-    public Task AllowAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, CancellationToken cancellationToken = default)
+    public Task AllowAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, CancellationToken cancellationToken = default) =>
+        AllowAsync(address, grants, ttl, policyTag: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="AllowAsync(IPAddress, IReadOnlyList{PortGrant}, TimeSpan, CancellationToken)"/>, for an allow
+    /// decided under the policy <paramref name="policyTag"/> stands for: once <see cref="ReplacePolicyAsync"/> put
+    /// another policy in force, such an allow is refused (it fails with <see cref="PolicyReplacedException"/>), so an
+    /// answer resolved under the old policy never enters the new policy's sets. Null: no such check.
+    /// </summary>
+    public Task AllowAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, object? policyTag, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(address);
         ArgumentNullException.ThrowIfNull(grants);
@@ -155,7 +166,12 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        var request = new PendingAllow(needed);
+        if (IsStale(policyTag))
+        {
+            return Task.FromException(new PolicyReplacedException());
+        }
+
+        var request = new PendingAllow(needed, policyTag);
         try
         {
             _pending.Add(request, CancellationToken.None);
@@ -169,6 +185,45 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
     }
 
     /// <summary>
+    /// Puts another policy's table in force in one transaction (a policy switch in service mode): the new options,
+    /// with empty allow sets (the caller allows again what the new policy allows, e.g. from the DNS cache). Flows
+    /// already established keep going (conntrack); from now on an allow tagged with another policy than
+    /// <paramref name="policyTag"/> is refused. Verification compares against the new table from then on.
+    /// </summary>
+    public async Task ReplacePolicyAsync(FirewallOptions options, object? policyTag, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_applied)
+            {
+                throw new InvalidOperationException("the firewall table is not applied");
+            }
+
+            _options = options;
+            Volatile.Write(ref _policyTag, policyTag);
+            _tracker.Clear();
+            try
+            {
+                await ApplyLockedAsync(cancellationToken).ConfigureAwait(false);
+                _switchPending = false;
+            }
+            catch
+            {
+                // the old table may still be in force: the verifier applies the new one at its next round
+                _switchPending = true;
+                throw;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
     /// Compares the table with what was applied. On a difference (or a missing table) re-applies it, keeping the
     /// dynamic elements, publishes a <c>firewall-tampered</c> detection and returns the reason; null when intact.
     /// </summary>
@@ -179,6 +234,13 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
         {
             if (!_applied || _baseline is null)
             {
+                return null;
+            }
+
+            if (_switchPending)
+            {
+                await ApplyLockedAsync(cancellationToken).ConfigureAwait(false);
+                _switchPending = false;
                 return null;
             }
 
@@ -378,10 +440,35 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
                     throw new InvalidOperationException("the firewall table is not applied");
                 }
 
-                var started = _tracker.Now;
-                _nft.RunAsync(NftRulesetBuilder.BuildAddElements(elements)).GetAwaiter().GetResult();
-                Interlocked.Increment(ref _nftBatches);
-                _tracker.Committed(elements, started);
+                // allows decided under a policy that was replaced while they waited are refused, not installed
+                var stale = batch.FindAll(r => IsStale(r.PolicyTag));
+                if (stale.Count > 0)
+                {
+                    foreach (var r in stale)
+                    {
+                        r.Done.TrySetException(new PolicyReplacedException());
+                    }
+
+                    batch.RemoveAll(r => stale.Contains(r));
+                    merged.Clear();
+                    foreach (var r in batch)
+                    {
+                        foreach (var (e, timeout) in r.Elements)
+                        {
+                            merged[e] = merged.TryGetValue(e, out var t) && t > timeout ? t : timeout;
+                        }
+                    }
+
+                    elements = merged.Select(kv => new AllowElementTimeout(kv.Key, kv.Value)).ToList();
+                }
+
+                if (elements.Count > 0)
+                {
+                    var started = _tracker.Now;
+                    _nft.RunAsync(NftRulesetBuilder.BuildAddElements(elements)).GetAwaiter().GetResult();
+                    Interlocked.Increment(ref _nftBatches);
+                    _tracker.Committed(elements, started);
+                }
             }
             catch (Exception e)
             {
@@ -406,9 +493,14 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
         }
     }
 
-    private sealed class PendingAllow(List<AllowElementTimeout> elements)
+    private bool IsStale(object? policyTag) =>
+        policyTag is not null && Volatile.Read(ref _policyTag) is { } current && !ReferenceEquals(current, policyTag);
+
+    private sealed class PendingAllow(List<AllowElementTimeout> elements, object? policyTag)
     {
         public List<AllowElementTimeout> Elements { get; } = elements;
+
+        public object? PolicyTag { get; } = policyTag;
 
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using HardenRunner.Linux;
 using HardenRunner.Monitoring;
-using HardenRunner.Policy.Model;
 
 namespace HardenRunner.Proxy;
 
@@ -22,9 +21,6 @@ public sealed record ProxyOptions
     /// on the bridge's address. Connections that were not redirected are refused (see <see cref="OriginalDestination"/>).
     /// </summary>
     public IPAddress ListenAddress { get; init; } = IPAddress.IPv6Any;
-
-    /// <summary>Block refuses what the policy denies; audit passes it and records the deny.</summary>
-    public required EgressMode Mode { get; init; }
 
     /// <summary>Extra roots trusted for upstream TLS on top of the system roots (<c>--upstream-ca</c>).</summary>
     public X509Certificate2Collection UpstreamRoots { get; init; } = [];

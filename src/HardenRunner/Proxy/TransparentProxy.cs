@@ -29,7 +29,7 @@ public sealed partial class TransparentProxy : IAsyncDisposable
     private const string DisableBareLineFeedsSwitch = "Microsoft.AspNetCore.Server.Kestrel.DisableHttp1LineFeedTerminators";
 
     private readonly ProxyOptions _options;
-    private readonly PolicyEngine _policy;
+    private readonly ActivePolicy _policy;
     private readonly ICertificateAuthority _ca;
     private readonly IUpstreamResolver _resolver;
     private readonly IEventSink _events;
@@ -42,6 +42,15 @@ public sealed partial class TransparentProxy : IAsyncDisposable
     private int _state; // 0 new, 1 started, 2 disposed
 
     public TransparentProxy(ProxyOptions options, PolicyEngine policy, ICertificateAuthority ca, IUpstreamResolver resolver, IEventSink events, ILoggerFactory? loggers = null)
+        : this(options, new ActivePolicy(policy ?? throw new ArgumentNullException(nameof(policy))), ca, resolver, events, loggers)
+    {
+    }
+
+    /// <summary>
+    /// A proxy that decides every connection and request with the policy in force in <paramref name="policy"/> (its
+    /// egress mode included), so the policy can be switched while it runs.
+    /// </summary>
+    public TransparentProxy(ProxyOptions options, ActivePolicy policy, ICertificateAuthority ca, IUpstreamResolver resolver, IEventSink events, ILoggerFactory? loggers = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(policy);
@@ -83,13 +92,13 @@ public sealed partial class TransparentProxy : IAsyncDisposable
         var log = _loggers.CreateLogger("HardenRunner.Proxy");
         // GitHub calls with a credential get their token kind, accepted permissions and GraphQL operation (docs/insights.md)
         var gitHubCalls = new GitHub.GitHubCallObserver(_events, Insights.Permissions.PermissionTable.Default);
-        var recorder = new ProxyEventRecorder(gitHubCalls, _options.Mode, TimeProvider.System);
+        var recorder = new ProxyEventRecorder(gitHubCalls, TimeProvider.System);
         var destinationCheck = new DestinationCheck(_resolver, recorder);
         var chain = new ProxyChain(
             new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: true, recorder, _attribution, _options.AttributionWait, log),
             new OriginalDestinationMiddleware(_options.OriginalDestination, isTls: false, recorder, _attribution, _options.AttributionWait, log),
             new ClientHelloPeekMiddleware(_options.ClientHelloTimeout),
-            new TlsDecisionMiddleware(_policy, _options.Mode, recorder, new Splicer(_connector, destinationCheck, log), _resolver, log),
+            new TlsDecisionMiddleware(_policy, recorder, new Splicer(_connector, destinationCheck, log), _resolver, log),
             _ca,
             _options.TlsHandshakeTimeout);
 
@@ -129,7 +138,7 @@ public sealed partial class TransparentProxy : IAsyncDisposable
 
         _app = app;
         _endpoints = BoundEndpoints(app);
-        LogStarted(log, string.Join(", ", _endpoints), _options.Mode.ToString());
+        LogStarted(log, string.Join(", ", _endpoints), _policy.Current.Mode.ToString());
     }
 
     public async ValueTask DisposeAsync()

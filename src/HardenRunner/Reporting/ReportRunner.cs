@@ -2,8 +2,9 @@ using HardenRunner.Store;
 
 namespace HardenRunner.Reporting;
 
-/// <summary>What <c>harden-runner report</c> was asked for; <paramref name="Store"/> is <c>--store</c> / <c>$HARDEN_RUNNER_STORE</c> (null: the local file).</summary>
-public sealed record ReportRequest(string StateDir, string? RunId, string Format, string? OutputPath, string? Store = null);
+/// <summary>What <c>harden-runner report</c> was asked for; <paramref name="Store"/> is <c>--store</c> / <c>$HARDEN_RUNNER_STORE</c> (null: the local file);
+/// <paramref name="Live"/>: the run that is going on now, asked from the running appliance (<see cref="LiveReport"/>).</summary>
+public sealed record ReportRequest(string StateDir, string? RunId, string Format, string? OutputPath, string? Store = null, bool Live = false);
 
 /// <summary>
 /// <c>harden-runner report [--run ID] --format json|markdown|html|sarif [-o FILE] [--state-dir DIR]</c>: renders a run
@@ -29,6 +30,11 @@ public static class ReportRunner
         {
             stderr.WriteLine($"error: --format {request.Format} is not supported: use one of {string.Join(", ", Formats)}");
             return 2;
+        }
+
+        if (request.Live)
+        {
+            return await LiveAsync(request, stdout, stderr, cancellationToken).ConfigureAwait(false);
         }
 
         Store.Postgres.PostgresStoreUri? remote;
@@ -81,15 +87,7 @@ public static class ReportRunner
             {
                 var links = request.RunId is null ? Views.ReportViews.LinksIn(request.StateDir, run.Id, Environment.GetEnvironmentVariable) : Views.ReportViews.LinksIn(null, run.Id, Environment.GetEnvironmentVariable);
                 var text = await Views.ReportViews.RenderAsync(store, run, request.Format, links, cancellationToken).ConfigureAwait(false);
-                if (request.OutputPath is { } path)
-                {
-                    await PrivateFile.WriteAtomicallyAsync(path, s => s.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), cancellationToken).AsTask(), cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await stdout.WriteAsync(text).ConfigureAwait(false);
-                    await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
-                }
+                await WriteTextAsync(request.OutputPath, text, stdout, cancellationToken).ConfigureAwait(false);
             }
             else if (request.OutputPath is { } output)
             {
@@ -112,6 +110,68 @@ public static class ReportRunner
         {
             stderr.WriteLine($"error: cannot write {request.OutputPath}: {ex.Message}");
             return 1;
+        }
+    }
+
+    /// <summary><c>report --live</c>: the running appliance renders its run so far (control socket command <c>report FORMAT</c>).</summary>
+    private static async Task<int> LiveAsync(ReportRequest request, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        if (request.RunId is not null || request.Store is not null)
+        {
+            stderr.WriteLine("error: --live renders the run that is going on now, from the running appliance; leave out --run and --store");
+            return 2;
+        }
+
+        var reply = await Control.ControlClient.SendAsync(request.StateDir, LiveReport.Command(request.Format), TimeSpan.FromSeconds(120), cancellationToken).ConfigureAwait(false);
+        if (reply is null)
+        {
+            stderr.WriteLine($"error: no running appliance answered at {Path.Combine(request.StateDir, Control.ControlClient.SocketFileName)} (none is running with this state directory, or its control socket is root-only: started without a stop token, ask with sudo)");
+            return 1;
+        }
+
+        string? text;
+        string? error;
+        try
+        {
+            using var answer = System.Text.Json.JsonDocument.Parse(reply);
+            text = answer.RootElement.TryGetProperty("report", out var r) ? r.GetString() : null;
+            error = answer.RootElement.TryGetProperty("error", out var e) ? e.GetString() : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            text = null;
+            error = "the appliance's answer could not be read";
+        }
+
+        if (text is null)
+        {
+            stderr.WriteLine($"error: {error ?? "the appliance sent no report"}");
+            return 1;
+        }
+
+        try
+        {
+            await WriteTextAsync(request.OutputPath, text, stdout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            stderr.WriteLine($"error: cannot write {request.OutputPath}: {ex.Message}");
+            return 1;
+        }
+
+        return 0;
+    }
+
+    private static async Task WriteTextAsync(string? path, string text, TextWriter stdout, CancellationToken cancellationToken)
+    {
+        if (path is not null)
+        {
+            await PrivateFile.WriteAtomicallyAsync(path, s => s.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), cancellationToken).AsTask(), cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await stdout.WriteAsync(text).ConfigureAwait(false);
+            await stdout.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -1,6 +1,10 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using HardenRunner.Events;
 using HardenRunner.Hosting;
+using HardenRunner.Linux;
+using HardenRunner.Monitoring.Detectors;
+using HardenRunner.Policy.Model;
 
 namespace HardenRunner.Service;
 
@@ -19,9 +23,11 @@ public sealed record ServiceOptions
 /// with) as a run of its own; when a runner worker starts under a runner listener (<see cref="JobTracker"/>), that
 /// run ends and the job's run starts, with its own id, the job's GITHUB_* values and the job's policy
 /// (<see cref="JobPolicy"/>); when the worker ends, the job's run ends (its reports are written) and the machine
-/// policy's run starts again. Each run is one <see cref="Appliance.RunAsync"/> session, so a switch stops one session
-/// and starts the next: for that moment (the table is replaced, the proxy and DNS server restart) traffic is not
-/// enforced — see docs/deployment.md, "service mode", for this limit.
+/// policy's run starts again. Each run is one <see cref="Appliance.RunAsync"/> session, so a job boundary stops one
+/// session and starts the next: for that moment (the table is replaced, the proxy and DNS server restart) DNS and
+/// HTTP(S) fail — see docs/deployment.md, "service mode", for this limit. Within a job, the job's coordinates (from
+/// the worker or, when it lacks them, its first step process) and its <c>.harden/policy.yml</c> (once the checkout
+/// wrote it: <see cref="JobPolicyWatcher"/>) are put in force in place, through the session's <see cref="RunControl"/>.
 /// A session that ends by itself (a failure, or an authorized <c>harden-runner stop</c>) ends the service with its
 /// exit code, so systemd's restart policy decides what happens next.
 /// </summary>
@@ -41,6 +47,7 @@ public static class ServiceHost
         var tracker = new JobTracker(service.Names);
         var feed = new ProcSnapshotFeed();
         Session? current = null;
+        JobWatch? watch = null;
         try
         {
             while (true)
@@ -65,7 +72,22 @@ public static class ServiceHost
                         await current.StopAsync(handOver: true).ConfigureAwait(false);
                     }
 
-                    current = StartSession(machine, key, tracker.ActiveWorker, stdout, stderr);
+                    current = StartSession(machine, key, tracker.ActiveWorker, stdout, stderr, out watch);
+                }
+
+                if (watch is not null && current.Control.IsReady && !current.Task.IsCompleted)
+                {
+                    try
+                    {
+                        await WatchJobAsync(watch, current.Control, feed, stdout, stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                    {
+                    }
+                    catch (InvalidOperationException) when (!current.Control.IsReady)
+                    {
+                        // the session began to stop meanwhile
+                    }
                 }
 
                 if (current.Task.IsCompleted)
@@ -99,16 +121,17 @@ public static class ServiceHost
         }
     }
 
-    private static Session StartSession(ApplianceOptions machine, int key, int? worker, TextWriter stdout, TextWriter stderr)
+    private static Session StartSession(ApplianceOptions machine, int key, int? worker, TextWriter stdout, TextWriter stderr, out JobWatch? watch)
     {
         ApplianceOptions options;
+        watch = null;
         if (worker is { } pid)
         {
             var runId = NewRunId();
             var env = JobEnvironment.Read(pid);
             options = JobPolicy.ForJob(machine, env, runId);
-            Log(stdout, $"job run {runId} (worker pid {pid}, workspace {env.GetValueOrDefault("GITHUB_WORKSPACE") ?? "unknown"}): policy {options.PolicyPath ?? "embedded default"}, {(options.EgressOverride is null ? "block" : "audit")} mode"
-                + (options.StartupNotices.Count > 0 ? " (the job's policy file is invalid)" : ""));
+            watch = new JobWatch(pid, runId, env);
+            Log(stdout, $"job run {runId} (worker pid {pid}, workspace {env.GetValueOrDefault("GITHUB_WORKSPACE") ?? "not known yet"}): audit mode until the job's {JobPolicy.RelativePath} appears");
         }
         else
         {
@@ -122,11 +145,101 @@ public static class ServiceHost
         }
 
         var handOver = new SessionHandOver();
-        options = options with { HandOver = handOver };
+        var control = new RunControl();
+        options = options with { HandOver = handOver, Control = control };
         var cts = new CancellationTokenSource();
         var task = Task.Run(() => Appliance.RunAsync(options, stdout, stderr, cts.Token), CancellationToken.None);
-        return new Session(key, options.RunId, task, cts, handOver);
+        return new Session(key, options.RunId, task, cts, handOver, control);
     }
+
+    /// <summary>
+    /// One look at the active job: learn its workspace (and coordinates) from its first step process when the worker's
+    /// environment lacks them, then look at its policy file and do what <see cref="JobPolicyWatcher"/> says.
+    /// </summary>
+    private static async Task WatchJobAsync(JobWatch watch, RunControl control, ProcSnapshotFeed feed, TextWriter stdout, CancellationToken cancellationToken)
+    {
+        if (!watch.EnvironmentRecorded)
+        {
+            if (string.IsNullOrEmpty(watch.Workspace))
+            {
+                foreach (var pid in feed.DescendantsOf(watch.WorkerPid))
+                {
+                    if (!watch.Checked.Add(pid))
+                    {
+                        continue;
+                    }
+
+                    var env = JobEnvironment.Read(pid);
+                    if (env.GetValueOrDefault("GITHUB_WORKSPACE") is { Length: > 0 })
+                    {
+                        foreach (var (name, value) in env)
+                        {
+                            watch.Environment.TryAdd(name, value); // the worker's own values first
+                        }
+
+                        Log(stdout, $"job run {watch.RunId}: workspace {watch.Workspace} (from the environment of step process pid {pid})");
+                        break;
+                    }
+                }
+            }
+
+            if (string.IsNullOrEmpty(watch.Workspace))
+            {
+                return;
+            }
+
+            await control.UpdateJobAsync(watch.Environment, cancellationToken).ConfigureAwait(false);
+            watch.EnvironmentRecorded = true;
+        }
+
+        var path = Path.Combine(watch.Workspace!, JobPolicy.RelativePath);
+        var look = BeneathFileReader.Read(watch.Workspace!, JobPolicy.RelativePath, JobPolicy.MaxBytes);
+        switch (watch.Policy.Observe(look.Content, look.Refusal))
+        {
+            case TakeJobPolicy take:
+                var (policy, problems) = JobPolicy.Load(take.Content, path);
+                if (policy is null)
+                {
+                    watch.Policy.Taken(enforcing: false);
+                    control.Publish(Detection(PolicyInvalidDetection, DetectionTypes.Medium,
+                        $"the job's policy file {path} is invalid, so the job runs in audit mode: {problems}", path));
+                    Log(stdout, $"job run {watch.RunId}: the job's policy file {path} is invalid; audit mode continues: {problems}");
+                    return;
+                }
+
+                var switched = await control.SwitchPolicyAsync(policy, cancellationToken).ConfigureAwait(false);
+                watch.Policy.Taken(enforcing: switched.Mode == EgressMode.Block);
+                var modeText = switched.Mode == EgressMode.Block ? "block" : "audit";
+                control.Publish(Detection(JobPolicyAppliedDetection, DetectionTypes.Low,
+                    $"the job's policy file {path} ({modeText} mode) was put in force when it appeared in the workspace; the job's earlier events were decided in audit mode with the embedded default",
+                    path));
+                Log(stdout, $"job run {watch.RunId}: the job's policy {path} is in force, {modeText} mode ({switched.Reallowed} cached address(es) allowed again)");
+                return;
+            case JobPolicyRefused refused:
+                control.Publish(Detection(PolicyInvalidDetection, DetectionTypes.Medium,
+                    $"the job's policy file {path} was not read ({refused.Reason}), so the job runs in audit mode", path));
+                Log(stdout, $"job run {watch.RunId}: the job's policy file {path} was not read: {refused.Reason}");
+                return;
+            case JobPolicyChangeIgnored:
+                control.Publish(Detection(PolicyFileChangedDetection, DetectionTypes.Medium,
+                    $"the job's policy file {path} changed after its block-mode policy was put in force; the change is not applied in this job (a job step must not loosen the policy that constrains it)",
+                    path));
+                Log(stdout, $"job run {watch.RunId}: the job's policy file {path} changed after it was put in force; the change is ignored");
+                return;
+        }
+    }
+
+    /// <summary>The job's policy file is invalid or could not be read: the job runs in audit mode.</summary>
+    public const string PolicyInvalidDetection = "policy-invalid";
+
+    /// <summary>The job's policy file was put in force during the job (service mode).</summary>
+    public const string JobPolicyAppliedDetection = "job-policy-applied";
+
+    /// <summary>The job's policy file changed after a block-mode policy from it was in force; the change was ignored.</summary>
+    public const string PolicyFileChangedDetection = "policy-file-changed";
+
+    private static DetectionEvent Detection(string type, string severity, string description, string path) =>
+        new(DateTimeOffset.UtcNow, type, severity, description, new Dictionary<string, string>(StringComparer.Ordinal) { ["file"] = path });
 
     private static void Log(TextWriter stdout, string message)
     {
@@ -137,7 +250,27 @@ public static class ServiceHost
     private static string NewRunId() =>
         DateTimeOffset.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3));
 
-    private sealed class Session(int key, string? runId, Task<int> task, CancellationTokenSource cts, SessionHandOver handOver)
+    /// <summary>What the service knows of the active job.</summary>
+    private sealed class JobWatch(int workerPid, string runId, Dictionary<string, string> environment)
+    {
+        public int WorkerPid { get; } = workerPid;
+
+        public string RunId { get; } = runId;
+
+        public Dictionary<string, string> Environment { get; } = environment;
+
+        public string? Workspace => Environment.GetValueOrDefault("GITHUB_WORKSPACE") is { Length: > 0 } w ? w : null;
+
+        /// <summary>Processes whose environment was already looked at for the workspace.</summary>
+        public HashSet<int> Checked { get; } = [];
+
+        /// <summary>Whether the job's values (with its workspace) are in the run.</summary>
+        public bool EnvironmentRecorded { get; set; }
+
+        public JobPolicyWatcher Policy { get; } = new();
+    }
+
+    private sealed class Session(int key, string? runId, Task<int> task, CancellationTokenSource cts, SessionHandOver handOver, RunControl control)
     {
         private bool _stopped;
 
@@ -146,6 +279,8 @@ public static class ServiceHost
         public string? RunId { get; } = runId;
 
         public Task<int> Task { get; } = task;
+
+        public RunControl Control { get; } = control;
 
         private SessionHandOver HandOverState { get; } = handOver;
 

@@ -19,6 +19,13 @@ public interface IEventStore : IAsyncDisposable
     /// </summary>
     Task AppendAsync(string runId, IReadOnlyList<ApplianceEvent> events, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Updates what describes a running run once it is known better (service mode: the job's egress mode after its
+    /// policy file appeared, its GITHUB_* coordinates): mode, repository, workflow, job and GitHub run id. The id,
+    /// start, end, host name and lost count are not changed. Throws <see cref="StoreException"/> for an unknown run.
+    /// </summary>
+    Task UpdateRunAsync(RunInfo run, CancellationToken cancellationToken = default);
+
     /// <summary>Marks a run ended and records how many of its events could not be stored.</summary>
     Task EndRunAsync(string runId, DateTimeOffset endedAt, long eventsLost, CancellationToken cancellationToken = default);
 

@@ -157,6 +157,37 @@ public sealed class SqliteEventStore : IEventStore
         }
     }
 
+    public async Task UpdateRunAsync(RunInfo run, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentException.ThrowIfNullOrEmpty(run.Id);
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            using var cmd = _writer.CreateCommand();
+            cmd.CommandText = "UPDATE runs SET mode = $mode, repository = $repo, workflow = $workflow, job = $job, github_run_id = $runid WHERE id = $id";
+            cmd.Parameters.AddWithValue("$id", run.Id);
+            cmd.Parameters.AddWithValue("$mode", ModeText(run.Mode));
+            cmd.Parameters.AddWithValue("$repo", (object?)run.Repository ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$workflow", (object?)run.Workflow ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$job", (object?)run.Job ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$runid", (object?)run.GitHubRunId ?? DBNull.Value);
+            if (cmd.ExecuteNonQuery() == 0)
+            {
+                throw new StoreException($"unknown run '{run.Id}'");
+            }
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreException($"cannot update run '{run.Id}': {ex.Message}", ex);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
     public async Task AppendAsync(string runId, IReadOnlyList<ApplianceEvent> events, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);

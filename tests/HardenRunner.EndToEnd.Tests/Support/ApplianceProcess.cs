@@ -55,7 +55,8 @@ internal sealed class ApplianceProcess : IAsyncDisposable
         var state = stateDir ?? Path.Combine(dir, "state");
         var process = lab.StartInRunner(
             "dotnet",
-            [HardenRunnerBinary.Path, "run", .. policyArgs, "--state-dir", state, "--ready-file", ready, .. ConnectorArgs, .. extraArgs],
+            // the tests read the event stream as it is written (Events())
+            [HardenRunnerBinary.Path, "run", .. policyArgs, "--state-dir", state, "--ready-file", ready, "--events-jsonl", .. ConnectorArgs, .. extraArgs],
             environment,
             workingDirectory: dir);
         var appliance = new ApplianceProcess(lab, process, dir, state);

@@ -94,6 +94,8 @@ public sealed class DashboardAccessTests
             File.WriteAllText(path, Sample);
             Assert.True(DashboardAccess.Load(path).Allows("bob", "other-org/x"));
             Assert.Throws<FileNotFoundException>(() => DashboardAccess.Load(path + ".missing"));
+            File.WriteAllText(path, Sample + "#" + new string('x', (int)DashboardAccess.MaxFileBytes));
+            Assert.Contains("the limit is", Assert.Throws<FormatException>(() => DashboardAccess.Load(path)).Message, StringComparison.Ordinal);
         }
         finally
         {

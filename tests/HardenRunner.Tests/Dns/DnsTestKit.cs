@@ -13,14 +13,14 @@ namespace HardenRunner.Tests.Dns;
 /// <summary>Records what the DNS server put in the "firewall"; can hold an address back to prove the server waits.</summary>
 internal sealed class RecordingSink : IResolvedAddressSink
 {
-    public ConcurrentQueue<(IPAddress Address, IReadOnlyList<PortGrant> Grants, TimeSpan Ttl)> Added { get; } = new();
+    public ConcurrentQueue<(IPAddress Address, IReadOnlyList<PortGrant> Grants, TimeSpan Ttl, PolicyEngine DecidedBy)> Added { get; } = new();
 
     /// <summary>When set, AddAsync waits for this task first.</summary>
     public Task? Gate { get; set; }
 
     public Exception? Failure { get; set; }
 
-    public async ValueTask AddAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, CancellationToken cancellationToken)
+    public async ValueTask AddAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, PolicyEngine decidedBy, CancellationToken cancellationToken)
     {
         if (Gate is { } gate)
         {
@@ -32,7 +32,7 @@ internal sealed class RecordingSink : IResolvedAddressSink
             throw failure;
         }
 
-        Added.Enqueue((address, grants, ttl));
+        Added.Enqueue((address, grants, ttl, decidedBy));
     }
 }
 
@@ -80,7 +80,7 @@ internal sealed class ServerUnderTest : IAsyncDisposable
         return new PolicyEngine(result.Policy!);
     }
 
-    public static async Task<ServerUnderTest> StartAsync(IReadOnlyList<IPEndPoint> upstreams, EgressMode mode = EgressMode.Block, Func<DnsServerOptions, DnsServerOptions>? configure = null, RecordingSink? sink = null)
+    public static async Task<ServerUnderTest> StartAsync(IReadOnlyList<IPEndPoint> upstreams, EgressMode mode = EgressMode.Block, Func<DnsServerOptions, DnsServerOptions>? configure = null, RecordingSink? sink = null, ActivePolicy? policy = null)
     {
         var options = new DnsServerOptions
         {
@@ -93,7 +93,7 @@ internal sealed class ServerUnderTest : IAsyncDisposable
         options = configure?.Invoke(options) ?? options;
         sink ??= new RecordingSink();
         var events = new RecordingEvents();
-        var server = new DnsServer(options, Policy(mode), sink, events);
+        var server = new DnsServer(options, policy ?? new ActivePolicy(Policy(mode)), sink, events);
         await server.StartAsync();
         return new ServerUnderTest(server, sink, events);
     }

@@ -93,7 +93,6 @@ internal sealed class ProxyHarness : IAsyncDisposable
             HttpsPort = 0,
             HttpPort = 0,
             ListenAddress = IPAddress.Loopback,
-            Mode = mode,
             UpstreamRoots = [upstreamCa.Certificate],
             ConfigureUpstreamSocket = s => marked.Enqueue(s),
             OriginalDestination = destinations,
@@ -101,9 +100,24 @@ internal sealed class ProxyHarness : IAsyncDisposable
             UpstreamConnectTimeout = TimeSpan.FromSeconds(3),
         };
         options = configure?.Invoke(options) ?? options;
-        var proxy = new TransparentProxy(options, new PolicyEngine(load.Policy!), proxyCa, resolver, events, loggerFactory);
+        var active = new ActivePolicy(new PolicyEngine(load.Policy!));
+        var proxy = new TransparentProxy(options, active, proxyCa, resolver, events, loggerFactory);
         await proxy.StartAsync(CancellationToken.None);
-        return new ProxyHarness(proxy, upstream, proxyCa, upstreamCa, destinations, resolver, events, logs, marked, loggerFactory, mode);
+        return new ProxyHarness(proxy, upstream, proxyCa, upstreamCa, destinations, resolver, events, logs, marked, loggerFactory, mode) { Policy = active };
+    }
+
+    /// <summary>The policy the proxy decides with; tests switch it in place.</summary>
+    public ActivePolicy Policy { get; private init; } = null!;
+
+    /// <summary>An engine for <paramref name="policyBody"/> (with {https} and {http} as in <see cref="StartAsync"/>) in <paramref name="mode"/>.</summary>
+    public PolicyEngine Engine(string policyBody, EgressMode mode)
+    {
+        var yaml = $"egress-policy: {(mode == EgressMode.Block ? "block" : "audit")}\n" +
+                   policyBody.Replace("{https}", Upstream.Https.Port.ToString(), StringComparison.Ordinal)
+                             .Replace("{http}", Upstream.Http.Port.ToString(), StringComparison.Ordinal);
+        var load = PolicyLoader.Parse(yaml, "proxy-test.yml");
+        Assert.True(load.Success, string.Join("\n", load.Diagnostics));
+        return new PolicyEngine(load.Policy!);
     }
 
     /// <summary>Another upstream server (e.g. the "attacker") on <paramref name="address"/> with the same ports as the main one.</summary>

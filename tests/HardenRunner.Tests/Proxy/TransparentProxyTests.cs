@@ -389,7 +389,7 @@ public sealed class TransparentProxyTests
         using var ca = new TestCa("x");
         var load = HardenRunner.Policy.Loading.PolicyLoader.Parse("egress-policy: block", "t.yml");
         await using var proxy = new TransparentProxy(
-            new ProxyOptions { Mode = EgressMode.Block, ListenAddress = IPAddress.Loopback, HttpsPort = httpsPort, HttpPort = takenPort, OriginalDestination = new FakeDestinations() },
+            new ProxyOptions { ListenAddress = IPAddress.Loopback, HttpsPort = httpsPort, HttpPort = takenPort, OriginalDestination = new FakeDestinations() },
             new HardenRunner.Policy.PolicyEngine(load.Policy!),
             ca,
             new StaticResolver(),

@@ -5,68 +5,65 @@ using HardenRunner.Service;
 
 namespace HardenRunner.Tests.Service;
 
-public sealed class JobPolicyTests : IDisposable
+public sealed class JobPolicyTests
 {
-    private readonly string _workspace = Directory.CreateTempSubdirectory("hr-jobpolicy-").FullName;
     private readonly ApplianceOptions _machine = new() { PolicyPath = "/etc/harden-runner/policy.yml", AllowedEndpoints = "example.com:443", StateDir = "/tmp/x" };
-
-    public void Dispose() => Directory.Delete(_workspace, recursive: true);
-
-    private Dictionary<string, string> Env() => new() { ["GITHUB_WORKSPACE"] = _workspace, ["GITHUB_REPOSITORY"] = "o/r" };
-
-    private void WritePolicy(string yaml)
-    {
-        Directory.CreateDirectory(Path.Combine(_workspace, ".harden"));
-        File.WriteAllText(Path.Combine(_workspace, ".harden", "policy.yml"), yaml);
-    }
 
     private static EgressMode EffectiveMode(ApplianceOptions o) =>
         PolicyResolution.Load(o, _ => null, "/nonexistent").Policy!.EgressPolicy;
 
     [Fact]
-    public void BlockPolicyInWorkspace_IsEnforced()
+    public void AJobStarts_InAuditMode_WithTheEmbeddedDefault_AndNeverReadsTheWorkspaceFileItself()
     {
-        WritePolicy("egress-policy: block\nallowed-endpoints:\n  - github.com:443\n");
-        var o = JobPolicy.ForJob(_machine, Env(), "run-1");
-        Assert.Equal(Path.Combine(_workspace, ".harden", "policy.yml"), o.PolicyPath);
-        Assert.Equal(EgressMode.Block, EffectiveMode(o));
-        Assert.Equal("run-1", o.RunId);
-        Assert.Equal(_workspace, o.Workspace);
-        Assert.Null(o.AllowedEndpoints); // the machine's additions do not leak into the job
-        Assert.Equal("o/r", o.JobEnvironment!["GITHUB_REPOSITORY"]);
-        Assert.Empty(o.StartupNotices);
+        var workspace = Directory.CreateTempSubdirectory("hr-jobpolicy-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(workspace, ".harden"));
+            File.WriteAllText(Path.Combine(workspace, ".harden", "policy.yml"), "egress-policy: block\n");
+            var o = JobPolicy.ForJob(_machine, new Dictionary<string, string> { ["GITHUB_WORKSPACE"] = workspace, ["GITHUB_REPOSITORY"] = "o/r" }, "run-1");
+            Assert.Null(o.PolicyPath);
+            Assert.False(o.PolicyFromWorkspace); // the service puts the file in force in place, once it is stable
+            Assert.Equal(EgressMode.Audit, EffectiveMode(o));
+            Assert.Equal("run-1", o.RunId);
+            Assert.Equal(workspace, o.Workspace);
+            Assert.Null(o.AllowedEndpoints); // the machine's additions do not leak into the job
+            Assert.Equal("o/r", o.JobEnvironment!["GITHUB_REPOSITORY"]);
+            Assert.Empty(o.StartupNotices);
+
+            var none = JobPolicy.ForJob(_machine, new Dictionary<string, string>(), "run-2");
+            Assert.Null(none.Workspace);
+            Assert.Equal(EgressMode.Audit, EffectiveMode(none));
+        }
+        finally
+        {
+            Directory.Delete(workspace, recursive: true);
+        }
     }
 
     [Fact]
-    public void AuditPolicy_IsAudit()
+    public void Load_KeepsTheFilesOwnMode()
     {
-        WritePolicy("egress-policy: audit\n");
-        var o = JobPolicy.ForJob(_machine, Env(), "run-1");
-        Assert.Equal(EgressMode.Audit, EffectiveMode(o));
+        var (block, problems) = JobPolicy.Load("egress-policy: block\nallowed-endpoints:\n  - github.com:443\n"u8.ToArray(), "/w/.harden/policy.yml");
+        Assert.Null(problems);
+        Assert.Equal(EgressMode.Block, block!.EgressPolicy);
+        var (audit, _) = JobPolicy.Load("egress-policy: audit\n"u8.ToArray(), "/w/.harden/policy.yml");
+        Assert.Equal(EgressMode.Audit, audit!.EgressPolicy);
     }
 
     [Fact]
-    public void NoPolicyFile_OrNoWorkspace_IsAudit_WithTheEmbeddedDefault()
+    public void Load_AnInvalidFile_GivesItsProblemsWithTheirPlace_AndNoPolicy()
     {
-        var o = JobPolicy.ForJob(_machine, Env(), "run-1");
-        Assert.Null(o.PolicyPath);
-        Assert.Equal(EgressMode.Audit, EffectiveMode(o));
-        var none = JobPolicy.ForJob(_machine, new Dictionary<string, string>(), "run-2");
-        Assert.Null(none.PolicyPath);
-        Assert.Null(none.Workspace);
-        Assert.Equal(EgressMode.Audit, EffectiveMode(none));
+        var (policy, problems) = JobPolicy.Load("egress-policy: block\nallowed-endpoints:\n  - 'not a host:99999'\n"u8.ToArray(), "/w/.harden/policy.yml");
+        Assert.Null(policy);
+        Assert.Contains("/w/.harden/policy.yml:3:", problems, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void InvalidPolicyFile_IsAudit_WithANotice()
+    public void Load_BytesThatAreNotUtf8_AreRefused()
     {
-        WritePolicy("egress-policy: block\nallowed-endpoints:\n  - 'not a host:99999'\n");
-        var o = JobPolicy.ForJob(_machine, Env(), "run-1");
-        Assert.Null(o.PolicyPath);
-        Assert.Equal(EgressMode.Audit, EffectiveMode(o));
-        var notice = Assert.Single(o.StartupNotices);
-        Assert.Contains("invalid", notice, StringComparison.Ordinal);
-        Assert.Contains("policy.yml", notice, StringComparison.Ordinal);
+        var (policy, problems) = JobPolicy.Load([0x65, 0x67, 0xff, 0xfe, 0x0a], "/w/.harden/policy.yml");
+        Assert.Null(policy);
+        Assert.Contains("not UTF-8", problems, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -153,6 +153,32 @@ public abstract class EventStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task UpdateRun_ChangesTheModeAndJobCoordinates_AndNothingElse()
+    {
+        await Store.BeginRunAsync(new RunInfo("job", SampleEvents.T0, EgressMode.Audit) { HostName = "runner-7" });
+        await Store.AppendAsync("job", [SampleEvents.Dns()]);
+        var described = new RunInfo("job", SampleEvents.T0.AddHours(5), EgressMode.Block)
+        {
+            Repository = "acme/web",
+            Workflow = "ci",
+            Job = "build",
+            GitHubRunId = "42",
+            HostName = "elsewhere",
+            EndedAt = SampleEvents.T0.AddHours(6),
+            EventsLost = 9,
+        };
+        await Store.UpdateRunAsync(described);
+
+        var run = await Store.GetRunAsync("job");
+        Assert.NotNull(run);
+        Assert.Equal((EgressMode.Block, "acme/web", "ci", "build", "42"), (run.Mode, run.Repository, run.Workflow, run.Job, run.GitHubRunId));
+        Assert.Equal((SampleEvents.T0, "runner-7", (DateTimeOffset?)null, 0L), (run.StartedAt, run.HostName, run.EndedAt, run.EventsLost));
+        Assert.Equal(1, await Store.CountEventsAsync("job"));
+        Assert.Equal(["job"], (await Store.ListRunsAsync(new RunFilter { Repository = "acme/web", Job = "build" })).Select(r => r.Id));
+        await Assert.ThrowsAsync<StoreException>(() => Store.UpdateRunAsync(new RunInfo("missing", SampleEvents.T0, EgressMode.Block)));
+    }
+
+    [Fact]
     public async Task Events_AreKeptPerRun()
     {
         await Store.BeginRunAsync(SampleEvents.Run("a"));

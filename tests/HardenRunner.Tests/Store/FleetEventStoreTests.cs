@@ -124,6 +124,23 @@ public sealed class FleetEventStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ARunDescribedAnewWhileRunning_IsUpdatedInTheFleetDatabase()
+    {
+        await using var fleet = (FleetEventStore)StoreSelection.OpenForAppliance(Server.Uri(_database!), _dir.Path, Fast);
+        await fleet.BeginRunAsync(new RunInfo("r1", SampleEvents.T0, Policy.Model.EgressMode.Audit));
+        await fleet.AppendAsync("r1", [SampleEvents.Dns()]);
+        Assert.True(await fleet.WaitShippedAsync(TimeSpan.FromSeconds(60)), fleet.LastError);
+        Assert.Equal(["audit"], await RemoteColumnAsync<string>("SELECT mode FROM runs WHERE id = 'r1'"));
+
+        // service mode learns the job's policy and coordinates after the run began (and was shipped)
+        await fleet.UpdateRunAsync(new RunInfo("r1", SampleEvents.T0, Policy.Model.EgressMode.Block) { Repository = "acme/web", Job = "build" });
+        await fleet.AppendAsync("r1", [SampleEvents.Dns()]);
+        Assert.True(await fleet.WaitShippedAsync(TimeSpan.FromSeconds(60)), fleet.LastError);
+        Assert.Equal(["block acme/web build"], await RemoteColumnAsync<string>("SELECT mode || ' ' || repository || ' ' || job FROM runs WHERE id = 'r1'"));
+        Assert.Equal([2L], await RemoteColumnAsync<long>("SELECT COUNT(*) FROM events WHERE run_id = 'r1'"));
+    }
+
+    [Fact]
     public async Task DatabaseDownAtStart_RunIsShippedWhenItComesUp()
     {
         await Server.StopAsync();

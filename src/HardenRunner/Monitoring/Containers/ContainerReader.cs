@@ -13,7 +13,7 @@ namespace HardenRunner.Monitoring.Containers;
 /// to a file of the host; every read is bounded and its text must look like a DNS name, else the field is null.
 /// Never throws: a process that is gone or unreadable gives null.
 /// </summary>
-public static unsafe partial class ContainerReader
+public static unsafe class ContainerReader
 {
     private const int MaxNameBytes = 256;
 
@@ -93,12 +93,7 @@ public static unsafe partial class ContainerReader
                 return null;
             }
 
-            var path = Encoding.UTF8.GetBytes(relative + "\0");
-            var how = new OpenHow { Flags = (ulong)(Linux.LinuxInterop.OReadOnly | Linux.LinuxInterop.OCloexec), Mode = 0, Resolve = ResolveInRoot | ResolveNoMagiclinks };
-            fixed (byte* pp = path)
-            {
-                fd = (int)Syscall(SysOpenat2, rootFd, pp, &how, (nuint)sizeof(OpenHow));
-            }
+            fd = Linux.BeneathFileReader.OpenBeneath(rootFd, relative, Linux.LinuxInterop.OReadOnly | Linux.LinuxInterop.OCloexec, Linux.BeneathFileReader.ResolveInRoot | Linux.BeneathFileReader.ResolveNoMagiclinks);
 
             if (fd < 0)
             {
@@ -138,20 +133,4 @@ public static unsafe partial class ContainerReader
             }
         }
     }
-
-    // openat2(2): the same number on x86_64 and aarch64 (the unified table from 5.6 on)
-    private const long SysOpenat2 = 437;
-    private const ulong ResolveNoMagiclinks = 0x02;
-    private const ulong ResolveInRoot = 0x10;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct OpenHow
-    {
-        public ulong Flags;
-        public ulong Mode;
-        public ulong Resolve;
-    }
-
-    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
-    private static partial long Syscall(long number, int dirfd, byte* path, OpenHow* how, nuint size);
 }

@@ -1,6 +1,5 @@
 using System.Security.Authentication;
 using HardenRunner.Policy;
-using HardenRunner.Policy.Model;
 using HardenRunner.Proxy.Events;
 using HardenRunner.Proxy.Upstream;
 using Microsoft.AspNetCore.Connections;
@@ -14,7 +13,7 @@ namespace HardenRunner.Proxy.Connection;
 /// a TLS alert (access denied) so they report a clear error; other rejected connections are closed. Spliced and rejected
 /// connections are recorded here; intercepted ones go on to the TLS handshake and are recorded per request.
 /// </summary>
-internal sealed partial class TlsDecisionMiddleware(PolicyEngine policy, EgressMode mode, ProxyEventRecorder events, Splicer splicer, IUpstreamResolver resolver, ILogger logger)
+internal sealed partial class TlsDecisionMiddleware(ActivePolicy policy, ProxyEventRecorder events, Splicer splicer, IUpstreamResolver resolver, ILogger logger)
 {
     private static readonly byte[] AccessDenied = TlsFrameHelper.CreateAlertFrame(SslProtocols.Tls12, TlsAlertDescription.AccessDenied);
 
@@ -31,7 +30,8 @@ internal sealed partial class TlsDecisionMiddleware(PolicyEngine policy, EgressM
             return; // nothing was sent: nothing to decide, nothing to record
         }
 
-        var decision = ConnectionDecision.Decide(policy, mode, feature.OriginalDestination, feature.Peek);
+        var engine = policy.Current; // one policy for the whole decision (it can be switched in service mode)
+        var decision = ConnectionDecision.Decide(engine, engine.Mode, feature.OriginalDestination, feature.Peek);
         switch (decision.Action)
         {
             case ConnectionAction.Reject:

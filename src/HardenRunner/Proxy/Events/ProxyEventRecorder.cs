@@ -12,15 +12,15 @@ namespace HardenRunner.Proxy.Events;
 /// the connection's client (<see cref="ProxyConnectionFeature.Attribution"/>); it is published once that lookup has
 /// ended, which for all but a connection's first moments is at once.
 /// </summary>
-internal sealed class ProxyEventRecorder(IEventSink sink, EgressMode mode, TimeProvider time)
+internal sealed class ProxyEventRecorder(IEventSink sink, TimeProvider time)
 {
     public const string KindHttps = "https";
     public const string KindHttp = "http";
 
     /// <summary>Records a request; returns the action (passed or blocked) it recorded.</summary>
-    public string Request(ProxyConnectionFeature connection, string? host, string method, string target, Verdict verdict, bool forcedBlock = false)
+    public string Request(ProxyConnectionFeature connection, string? host, string method, string target, Verdict verdict, EgressMode mode, bool forcedBlock = false)
     {
-        var action = Action(verdict, forcedBlock);
+        var action = Action(verdict, mode, forcedBlock);
         sink.PublishAttributed(new NetworkEvent(
             time.GetUtcNow(),
             connection.IsTls ? KindHttps : KindHttp,
@@ -96,6 +96,6 @@ internal sealed class ProxyEventRecorder(IEventSink sink, EgressMode mode, TimeP
             }), connection.Attribution);
     }
 
-    private string Action(Verdict verdict, bool forcedBlock) =>
+    private static string Action(Verdict verdict, EgressMode mode, bool forcedBlock) =>
         forcedBlock || (!verdict.IsAllowed && mode == EgressMode.Block) ? NetworkEvent.Blocked : NetworkEvent.Passed;
 }

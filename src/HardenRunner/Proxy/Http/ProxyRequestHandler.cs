@@ -21,7 +21,7 @@ namespace HardenRunner.Proxy.Http;
 /// (<see cref="ProxyConnectionFeature.HoldForAttributionAsync"/>); a forwarded request goes upstream meanwhile.
 /// </summary>
 internal sealed partial class ProxyRequestHandler(
-    PolicyEngine policy,
+    ActivePolicy policy,
     IHttpForwarder forwarder,
     HttpMessageInvoker invoker,
     ProxyEventRecorder events,
@@ -54,16 +54,17 @@ internal sealed partial class ProxyRequestHandler(
             // Kestrel renames Content-Length to X-Content-Length when Transfer-Encoding is present too
             request.Headers.ContainsKey(HeaderNames.ContentLength) || request.Headers.ContainsKey(KestrelRenamedContentLength),
             request.Headers.ContainsKey(HeaderNames.TransferEncoding));
-        var plan = RequestInspector.Inspect(facts, policy);
+        var engine = policy.Current; // one policy for the whole decision (it can be switched in service mode)
+        var plan = RequestInspector.Inspect(facts, engine);
 
         if (plan.RejectStatus != 0)
         {
-            events.Request(connection, plan.Host, plan.Method, plan.Target, plan.Verdict, forcedBlock: true);
+            events.Request(connection, plan.Host, plan.Method, plan.Target, plan.Verdict, engine.Mode, forcedBlock: true);
             await RespondAsync(context, connection, plan.RejectStatus, plan.Verdict.Rule, close: true).ConfigureAwait(false);
             return;
         }
 
-        var action = events.Request(connection, plan.Host, plan.Method, plan.Target, plan.Verdict);
+        var action = events.Request(connection, plan.Host, plan.Method, plan.Target, plan.Verdict, engine.Mode);
         if (plan.FrontedHost is { } fronted)
         {
             events.DomainFronting(connection, plan.Host ?? "", fronted, action == NetworkEvent.Blocked);

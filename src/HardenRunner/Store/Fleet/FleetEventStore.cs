@@ -38,6 +38,9 @@ public sealed record FleetShippingOptions
 /// </summary>
 public sealed class FleetEventStore : IEventStore
 {
+    private const long BegunNever = 0;
+    private const long BegunCurrent = 1;
+
     private readonly SqliteEventStore _local;
     private readonly IEventStore _remote;
     private readonly FleetShippingOptions _options;
@@ -152,6 +155,16 @@ public sealed class FleetEventStore : IEventStore
 
         await _local.AppendAsync(runId, events, cancellationToken).ConfigureAwait(false);
         Interlocked.Add(ref _backlog, events.Count);
+        Wake();
+    }
+
+    public async Task UpdateRunAsync(RunInfo run, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        await _local.UpdateRunAsync(run, cancellationToken).ConfigureAwait(false);
+        // the shipper sends the new description (or begins the run with it); each update bumps the marker, so one that
+        // lands while the shipper sends an older one is sent too
+        await UpdateAsync(run.Id, "begun = CASE WHEN begun < 2 THEN 2 ELSE begun + 1 END").ConfigureAwait(false);
         Wake();
     }
 
@@ -313,15 +326,21 @@ public sealed class FleetEventStore : IEventStore
             }
 
             var s = state;
-            if (!s.Begun)
+            if (s.Begun != BegunCurrent)
             {
+                // not begun remotely yet (0), or its description changed since (UpdateRunAsync: 2 and up)
                 if (await _remote.GetRunAsync(run.Id, token).ConfigureAwait(false) is null)
                 {
                     await _remote.BeginRunAsync(run with { EndedAt = null, EventsLost = 0 }, token).ConfigureAwait(false);
                 }
+                else if (s.Begun != BegunNever)
+                {
+                    await _remote.UpdateRunAsync(run, token).ConfigureAwait(false);
+                }
 
-                await UpdateAsync(run.Id, "begun = 1").ConfigureAwait(false);
-                s = s with { Begun = true };
+                // only if no update came in meanwhile; otherwise the next pass sends that one
+                await UpdateAsync(run.Id, $"begun = {BegunCurrent}", $"begun = {s.Begun}").ConfigureAwait(false);
+                s = s with { Begun = BegunCurrent };
                 worked = true;
             }
 
@@ -429,7 +448,7 @@ public sealed class FleetEventStore : IEventStore
         using var cmd = _state.CreateCommand();
         cmd.CommandText = """
             SELECT EXISTS (SELECT 1 FROM ship_state s JOIN runs r ON r.id = s.run_id
-                           WHERE s.target = $t AND (s.begun = 0 OR (r.ended_at IS NOT NULL AND s.ended = 0)))
+                           WHERE s.target = $t AND (s.begun <> 1 OR (r.ended_at IS NOT NULL AND s.ended = 0)))
             """;
         cmd.Parameters.AddWithValue("$t", Target);
         return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture) != 0;
@@ -442,7 +461,7 @@ public sealed class FleetEventStore : IEventStore
         cmd.CommandText = """
             SELECT s.run_id, s.begun, s.shipped_seq, s.shipped_count
             FROM ship_state s JOIN runs r ON r.id = s.run_id
-            WHERE s.target = $t AND (s.begun = 0 OR s.ended = 0)
+            WHERE s.target = $t AND (s.begun <> 1 OR s.ended = 0)
             ORDER BY r.started_at
             """;
         cmd.Parameters.AddWithValue("$t", Target);
@@ -450,16 +469,16 @@ public sealed class FleetEventStore : IEventStore
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {
-            result.Add(new ShipState(r.GetString(0), r.GetInt64(1) != 0, r.GetInt64(2), r.GetInt64(3)));
+            result.Add(new ShipState(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3)));
         }
 
         return result;
     });
 
-    private Task UpdateAsync(string runId, string assignment) => LocalAsync(() =>
+    private Task UpdateAsync(string runId, string assignment, string? condition = null) => LocalAsync(() =>
     {
         using var cmd = _state.CreateCommand();
-        cmd.CommandText = $"UPDATE ship_state SET {assignment} WHERE run_id = $r";
+        cmd.CommandText = $"UPDATE ship_state SET {assignment} WHERE run_id = $r" + (condition is null ? "" : " AND " + condition);
         cmd.Parameters.AddWithValue("$r", runId);
         cmd.ExecuteNonQuery();
     });
@@ -504,5 +523,6 @@ public sealed class FleetEventStore : IEventStore
         cmd.ExecuteNonQuery();
     }
 
-    private sealed record ShipState(string RunId, bool Begun, long ShippedSeq, long ShippedCount);
+    /// <summary><paramref name="Begun"/>: 0 not begun remotely, 1 begun and current, 2 and up begun but described anew since.</summary>
+    private sealed record ShipState(string RunId, long Begun, long ShippedSeq, long ShippedCount);
 }

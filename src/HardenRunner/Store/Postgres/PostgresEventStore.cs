@@ -130,6 +130,28 @@ public sealed class PostgresEventStore : IEventStore
         }
     }
 
+    public async Task UpdateRunAsync(RunInfo run, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentException.ThrowIfNullOrEmpty(run.Id);
+        await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        var updated = await Guard($"update run '{run.Id}'", async () =>
+        {
+            await using var cmd = _source.CreateCommand("UPDATE runs SET mode = $1, repository = $2, workflow = $3, job = $4, github_run_id = $5 WHERE id = $6");
+            cmd.Parameters.Add(Text(SqliteEventStore.ModeText(run.Mode)));
+            cmd.Parameters.Add(Text(run.Repository));
+            cmd.Parameters.Add(Text(run.Workflow));
+            cmd.Parameters.Add(Text(run.Job));
+            cmd.Parameters.Add(Text(run.GitHubRunId));
+            cmd.Parameters.Add(Text(run.Id));
+            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        if (updated == 0)
+        {
+            throw new StoreException($"unknown run '{run.Id}'");
+        }
+    }
+
     public async Task AppendAsync(string runId, IReadOnlyList<ApplianceEvent> events, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);

@@ -1,0 +1,77 @@
+using HardenRunner.Events;
+using HardenRunner.Policy.Model;
+
+namespace HardenRunner.Hosting;
+
+/// <summary>What a running appliance session does for <see cref="RunControl"/> (the session implements it once it is ready).</summary>
+internal interface IRunControlTarget
+{
+    Task<PolicySwitchResult> SwitchPolicyAsync(PolicyDocument policy, CancellationToken cancellationToken);
+
+    Task UpdateJobAsync(IReadOnlyDictionary<string, string> jobEnvironment, CancellationToken cancellationToken);
+
+    void Publish(ApplianceEvent e);
+}
+
+/// <summary>What a policy switch did.</summary>
+/// <param name="Mode">The egress mode now in force.</param>
+/// <param name="Reallowed">Addresses of cached names that the new policy allows, put back into the allow sets.</param>
+public sealed record PolicySwitchResult(EgressMode Mode, int Reallowed);
+
+/// <summary>
+/// A handle on one running appliance session for whoever started it (service mode's <c>ServiceHost</c>): switch the
+/// policy in place (DNS server, proxy and firewall at once, without a restart), describe the job better once its
+/// GITHUB_* values are known, record an event in the run. Until the session is ready (and after it stopped),
+/// <see cref="IsReady"/> is false and every call throws <see cref="InvalidOperationException"/>; try again later.
+/// </summary>
+public sealed class RunControl
+{
+    private volatile IRunControlTarget? _target;
+
+    /// <summary>True while the session enforces (from ready until it begins to stop).</summary>
+    public bool IsReady => _target is not null;
+
+    /// <summary>
+    /// Puts <paramref name="policy"/> in force (its egress mode included). Decisions that start afterwards use it;
+    /// flows already established are not cut. Throws <see cref="InvalidOperationException"/> when not ready.
+    /// </summary>
+    public Task<PolicySwitchResult> SwitchPolicyAsync(PolicyDocument policy, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return Target().SwitchPolicyAsync(policy, cancellationToken);
+    }
+
+    /// <summary>Records the job's GITHUB_* values (run description, reports) and starts what needs its workspace.</summary>
+    public Task UpdateJobAsync(IReadOnlyDictionary<string, string> jobEnvironment, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(jobEnvironment);
+        return Target().UpdateJobAsync(jobEnvironment, cancellationToken);
+    }
+
+    /// <summary>Records an event (e.g. a detection) in the session's run.</summary>
+    public void Publish(ApplianceEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        Target().Publish(e);
+    }
+
+    internal void Attach(IRunControlTarget target) => _target = target;
+
+    internal void Detach() => _target = null;
+
+    private IRunControlTarget Target() =>
+        _target ?? throw new InvalidOperationException("the appliance session is not enforcing (starting or stopping)");
+}
+
+/// <summary>A <see cref="IRunControlTarget"/> made of the session's own functions.</summary>
+internal sealed class DelegatedRunControlTarget(
+    Func<PolicyDocument, CancellationToken, Task<PolicySwitchResult>> switchPolicy,
+    Func<IReadOnlyDictionary<string, string>, CancellationToken, Task> updateJob,
+    Action<ApplianceEvent> publish) : IRunControlTarget
+{
+    public Task<PolicySwitchResult> SwitchPolicyAsync(PolicyDocument policy, CancellationToken cancellationToken) => switchPolicy(policy, cancellationToken);
+
+    public Task UpdateJobAsync(IReadOnlyDictionary<string, string> jobEnvironment, CancellationToken cancellationToken) => updateJob(jobEnvironment, cancellationToken);
+
+    public void Publish(ApplianceEvent e) => publish(e);
+}
