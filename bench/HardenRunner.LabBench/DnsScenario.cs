@@ -144,8 +144,10 @@ internal static class DnsScenario
         }
 
         harden.Terminate();
-        var stopped = await harden.WaitAsync(TimeSpan.FromSeconds(60)).ConfigureAwait(false);
-        var events = CountLines(Path.Combine(state, "events.jsonl"));
+        // the stop writes the reports of a run of millions of events (about a minute on this machine)
+        var stopped = await harden.WaitAsync(TimeSpan.FromSeconds(300)).ConfigureAwait(false);
+        // the store is the record (events.jsonl is off by default): what it holds, and what the appliance counted lost
+        var (events, lost) = await StoredEventsAsync(state, (await File.ReadAllTextAsync(ready).ConfigureAwait(false)).Trim()).ConfigureAwait(false);
         dnsmasq.Terminate();
         await dnsmasq.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
 
@@ -185,8 +187,22 @@ internal static class DnsScenario
         }
 
         var answered = results[targets[1].Target].Concat(results[targets[2].Target]).Sum(r => r.Sent);
-        await output.WriteLineAsync($"appliance: exit {stopped.ExitCode}, {events} events written (one per query, warm-up included; the measured runs sent {answered})").ConfigureAwait(false);
+        await output.WriteLineAsync($"appliance: exit {stopped.ExitCode}, {events} events in its store and {lost} counted lost (one per query, warm-up included; the measured runs sent {answered})").ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>The run's events in the appliance's store, and the events it recorded as lost.</summary>
+    private static async Task<(long Events, long Lost)> StoredEventsAsync(string state, string runId)
+    {
+        var path = HardenRunner.Store.SqliteEventStore.PathIn(state);
+        if (!File.Exists(path))
+        {
+            return (0, 0);
+        }
+
+        await using var store = HardenRunner.Store.SqliteEventStore.Open(path);
+        var run = await store.GetRunAsync(runId).ConfigureAwait(false);
+        return (await store.CountEventsAsync(runId).ConfigureAwait(false), run?.EventsLost ?? -1);
     }
 
     private static double Median(List<LoadResult> runs, Func<LoadResult, double> value)
@@ -201,25 +217,6 @@ internal static class DnsScenario
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
-    }
-
-    private static long CountLines(string path)
-    {
-        if (!File.Exists(path))
-        {
-            return 0;
-        }
-
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20);
-        var buffer = new byte[1 << 20];
-        long lines = 0;
-        int n;
-        while ((n = stream.Read(buffer)) > 0)
-        {
-            lines += buffer.AsSpan(0, n).Count((byte)'\n');
-        }
-
-        return lines;
     }
 
     /// <summary>Runs this program's client modes inside the lab's runner namespaces.</summary>
