@@ -345,12 +345,35 @@ public static class Appliance
                             active.Replace(engine);
                             mode = next.EgressPolicy;
                             var nextTable = FirewallOptions.FromPolicy(next, options.DnsPort, HttpProxyPort, HttpsProxyPort, [.. upstreams.Select(e => e.Address).Distinct()]) with { ContainerDnsPort = containerDnsPort };
-                            await switchFirewall.ReplacePolicyAsync(nextTable, engine, ct).ConfigureAwait(false);
+                            var problems = new List<string>();
+                            try
+                            {
+                                await switchFirewall.ReplacePolicyAsync(nextTable, engine, ct).ConfigureAwait(false);
+                            }
+                            catch (Exception e) when (e is not OperationCanceledException)
+                            {
+                                // the engine is in force already; the firewall's verifier applies the new table at its next round
+                                problems.Add("the new firewall table could not be applied yet (it is retried): " + e.Message);
+                            }
+
                             var reallowed = await switchDns.ReallowCachedAsync(ct).ConfigureAwait(false);
                             runInfo = runInfo with { Mode = mode };
-                            await store.UpdateRunAsync(runInfo, ct).ConfigureAwait(false);
+                            try
+                            {
+                                await store.UpdateRunAsync(runInfo, ct).ConfigureAwait(false);
+                            }
+                            catch (StoreException e)
+                            {
+                                problems.Add("the run's mode could not be recorded: " + e.Message);
+                            }
+
+                            foreach (var problem in problems)
+                            {
+                                stderr.WriteLine("harden-runner: policy switch: " + problem);
+                            }
+
                             SystemdNotify.Notify($"STATUS=enforcing in {(mode == EgressMode.Block ? "block" : "audit")} mode, run {runId} (policy switched)");
-                            return new PolicySwitchResult(mode, reallowed);
+                            return new PolicySwitchResult(mode, reallowed, problems);
                         }
                         finally
                         {

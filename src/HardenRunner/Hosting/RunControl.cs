@@ -16,7 +16,9 @@ internal interface IRunControlTarget
 /// <summary>What a policy switch did.</summary>
 /// <param name="Mode">The egress mode now in force.</param>
 /// <param name="Reallowed">Addresses of cached names that the new policy allows, put back into the allow sets.</param>
-public sealed record PolicySwitchResult(EgressMode Mode, int Reallowed);
+/// <param name="Problems">What did not complete (the new policy is in force for DNS and the proxy regardless; a table
+/// that could not be applied is retried by the firewall's verifier).</param>
+public sealed record PolicySwitchResult(EgressMode Mode, int Reallowed, IReadOnlyList<string> Problems);
 
 /// <summary>
 /// A handle on one running appliance session for whoever started it (service mode's <c>ServiceHost</c>): switch the

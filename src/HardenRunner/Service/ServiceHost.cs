@@ -88,6 +88,11 @@ public static class ServiceHost
                     {
                         // the session began to stop meanwhile
                     }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        // never let one job's watch end the service: the session keeps enforcing what it has
+                        Log(stdout, $"job run {watch.RunId}: watching the job failed ({e.GetType().Name}: {e.Message}); retried at the next poll");
+                    }
                 }
 
                 if (current.Task.IsCompleted)
@@ -207,8 +212,23 @@ public static class ServiceHost
                     return;
                 }
 
-                var switched = await control.SwitchPolicyAsync(policy, cancellationToken).ConfigureAwait(false);
+                PolicySwitchResult switched;
+                try
+                {
+                    switched = await control.SwitchPolicyAsync(policy, cancellationToken).ConfigureAwait(false);
+                }
+                catch (InvalidOperationException) when (!control.IsReady)
+                {
+                    watch.Policy.Retry(); // the session is not enforcing (it is stopping): take it again if it comes back
+                    return;
+                }
+
                 watch.Policy.Taken(enforcing: switched.Mode == EgressMode.Block);
+                foreach (var problem in switched.Problems)
+                {
+                    Log(stdout, $"job run {watch.RunId}: policy switch: {problem}");
+                }
+
                 var modeText = switched.Mode == EgressMode.Block ? "block" : "audit";
                 control.Publish(Detection(JobPolicyAppliedDetection, DetectionTypes.Low,
                     $"the job's policy file {path} ({modeText} mode) was put in force when it appeared in the workspace; the job's earlier events were decided in audit mode with the embedded default",
