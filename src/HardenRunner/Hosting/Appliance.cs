@@ -177,11 +177,6 @@ public static class Appliance
         var stored = new StoreEventSink(store, runId);
         // blocked network events also raise egress-blocked (with their process and step)
         var events = new EgressBlockedDetector(jsonl is null ? new CompositeEventSink(stored, tally) : new CompositeEventSink(stored, jsonl, tally));
-        foreach (var notice in options.StartupNotices)
-        {
-            events.Publish(new DetectionEvent(started, "policy-invalid", "medium", notice, new Dictionary<string, string>()));
-        }
-
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stopping.Cancel(); });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stopping.Cancel(); });

@@ -82,9 +82,6 @@ public sealed record ApplianceOptions
     /// <summary>Service mode: the handle through which the service switches this run's policy in place (null: none).</summary>
     public RunControl? Control { get; init; }
 
-    /// <summary>Service mode: notices recorded as detections at the start of the run (e.g. the job's invalid policy file).</summary>
-    public IReadOnlyList<string> StartupNotices { get; init; } = [];
-
     /// <summary>
     /// A network namespace file of the initial network namespace, where the kernel's proc connector lives (the
     /// appliance itself may run in another one, as in the e2e lab).

@@ -35,7 +35,6 @@ public static class JobPolicy
             EgressOverride = EgressMode.Audit,
             // the session never reads the workspace's file itself: the service does, and switches it in place
             PolicyFromWorkspace = false,
-            StartupNotices = [],
         };
     }
 

@@ -28,7 +28,6 @@ public sealed class JobPolicyTests
             Assert.Equal(workspace, o.Workspace);
             Assert.Null(o.AllowedEndpoints); // the machine's additions do not leak into the job
             Assert.Equal("o/r", o.JobEnvironment!["GITHUB_REPOSITORY"]);
-            Assert.Empty(o.StartupNotices);
 
             var none = JobPolicy.ForJob(_machine, new Dictionary<string, string>(), "run-2");
             Assert.Null(none.Workspace);
