@@ -13,12 +13,25 @@ using Npgsql;
 // of attributed HTTPS events for D seconds. Bounded in time; the server and its directory are removed at the end.
 //   direct  each writer appends to PostgresEventStore (what a fleet database sustains)
 //   fleet   each writer appends to a FleetEventStore (local durable SQLite + shipper), measured until all is shipped
-// usage: HardenRunner.StoreBench [direct|fleet] [--writers N] [--seconds S] [--batch B]
+//   stop    what the appliance's stop does after a run of N events, on a local SQLite store (StopBench.cs)
+// usage: HardenRunner.StoreBench [direct|fleet] [--writers N] [--seconds S] [--batch B] | stop [--events N]
 var mode = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "direct";
 int Arg(string name, int fallback)
 {
     var i = Array.IndexOf(args, "--" + name);
     return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+if (mode == "stop")
+{
+    var n = Arg("events", 1_000_000);
+    if (n is < 1 or > 20_000_000)
+    {
+        Console.Error.WriteLine("usage: HardenRunner.StoreBench stop [--events N (1..20000000)]");
+        return 2;
+    }
+
+    return await StopBench.RunAsync(n);
 }
 
 var writers = Arg("writers", 4);

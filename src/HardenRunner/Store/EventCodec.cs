@@ -92,7 +92,7 @@ public static class EventCodec
     }
 
     /// <summary>Rebuilds an event from its kind, time and JSON. Throws <see cref="StoreException"/> for malformed data.</summary>
-    public static ApplianceEvent Decode(EventKind kind, DateTimeOffset time, string data)
+    public static ApplianceEvent Decode(EventKind kind, DateTimeOffset time, string data, DecodeCache? cache = null)
     {
         try
         {
@@ -113,13 +113,13 @@ public static class EventCodec
                     Str(o, "path"),
                     Str(o, "queryType"))
                 {
-                    Process = ReadProcess(o),
+                    Process = ReadProcess(o, cache),
                     Step = ReadStep(o),
                     GitHub = GitHubCallCodec.Read(o),
                 },
                 EventKind.Detection => new DetectionEvent(time, Req(o, "type"), Req(o, "severity"), Str(o, "summary") ?? "", ReadEvidence(o))
                 {
-                    Process = ReadProcess(o),
+                    Process = ReadProcess(o, cache),
                     Step = ReadStep(o),
                 },
                 EventKind.Process => new ProcessEvent(
@@ -132,7 +132,7 @@ public static class EventCodec
                     o.GetProperty("uid").GetInt32(),
                     o.GetProperty("euid").GetInt32(),
                     ReadStep(o)),
-                EventKind.File => new FileEvent(time, Req(o, "path"), Req(o, "operation"), o.GetProperty("tracked").GetBoolean(), ReadProcess(o), ReadStep(o)),
+                EventKind.File => new FileEvent(time, Req(o, "path"), Req(o, "operation"), o.GetProperty("tracked").GetBoolean(), ReadProcess(o, cache), ReadStep(o)),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
             };
         }
@@ -306,13 +306,18 @@ public static class EventCodec
     private static string? Str(JsonElement o, string name) =>
         o.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-    private static ProcessInfo? ReadProcess(JsonElement o)
+    private static ProcessInfo? ReadProcess(JsonElement o, DecodeCache? cache)
     {
         if (!o.TryGetProperty("process", out var p) || p.ValueKind != JsonValueKind.Object)
         {
             return null;
         }
 
+        return cache is null ? ReadProcess(p) : cache.Process(p.GetRawText(), p, ReadProcess);
+    }
+
+    private static ProcessInfo ReadProcess(JsonElement p)
+    {
         var ancestors = new List<AncestorInfo>();
         if (p.TryGetProperty("ancestors", out var list) && list.ValueKind == JsonValueKind.Array)
         {

@@ -307,9 +307,10 @@ public sealed class SqliteEventStore : IEventStore
         cmd.Parameters.AddWithValue("$run", runId);
         cmd.Parameters.AddWithValue("$kind", EventKinds.Name(kind));
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var cache = new DecodeCache();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            var e = EventCodec.Decode(kind, EventCodec.ParseTime(reader.GetString(1)), reader.GetString(2));
+            var e = EventCodec.Decode(kind, EventCodec.ParseTime(reader.GetString(1)), reader.GetString(2), cache);
             yield return new StoredEvent(reader.GetInt64(0), runId, e);
         }
     }

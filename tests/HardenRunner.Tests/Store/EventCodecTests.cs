@@ -62,4 +62,26 @@ public sealed class EventCodecTests
         Assert.Contains("\"process\":{\"pid\":8,\"exe\":\"/usr/bin/curl\",\"cmdline\":\"curl x\",\"ancestors\":[{\"pid\":1,\"exe\":\"/sbin/init\"}]}", plain.Data, StringComparison.Ordinal);
         Assert.Null(Assert.IsType<NetworkEvent>(EventCodec.Decode(plain.Kind, DateTimeOffset.UnixEpoch, plain.Data)).Process!.Container);
     }
+
+    [Fact]
+    public void Decode_WithACache_SharesOneProcessPerStoredProcess_AndKeepsEveryValue()
+    {
+        var curl = new ProcessInfo(42, "/usr/bin/curl", "curl https://x.test", [new AncestorInfo(1, "/sbin/init")]);
+        var git = new ProcessInfo(43, "/usr/bin/git", "git fetch", [new AncestorInfo(1, "/sbin/init")]);
+        NetworkEvent Event(string host, ProcessInfo p) => new(DateTimeOffset.UnixEpoch, "https", host, "192.0.2.1", 443, Decision.Allow, NetworkEvent.Passed, "r") { Process = p };
+        var stored = new[] { Event("a.test", curl), Event("b.test", curl), Event("c.test", git) }.Select(EventCodec.Encode).ToArray();
+
+        var cache = new DecodeCache();
+        var decoded = stored.Select(e => Assert.IsType<NetworkEvent>(EventCodec.Decode(e.Kind, DateTimeOffset.UnixEpoch, e.Data, cache))).ToArray();
+        Assert.Same(decoded[0].Process, decoded[1].Process);
+        Assert.NotSame(decoded[0].Process, decoded[2].Process);
+        Assert.Equal((42, "curl https://x.test", "b.test"), (decoded[1].Process!.Pid, decoded[1].Process!.Cmdline, decoded[1].Host));
+        Assert.Equal((43, "/usr/bin/git"), (decoded[2].Process!.Pid, decoded[2].Process!.Exe));
+        Assert.Equal("/sbin/init", decoded[2].Process!.Ancestors[0].Exe);
+
+        // without a cache every event has its own (equal) process
+        var plain = stored.Take(2).Select(e => Assert.IsType<NetworkEvent>(EventCodec.Decode(e.Kind, DateTimeOffset.UnixEpoch, e.Data))).ToArray();
+        Assert.NotSame(plain[0].Process, plain[1].Process);
+        Assert.Equal(plain[0].Process!.Cmdline, plain[1].Process!.Cmdline);
+    }
 }

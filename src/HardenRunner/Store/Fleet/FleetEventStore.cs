@@ -433,10 +433,11 @@ public sealed class FleetEventStore : IEventStore
         cmd.Parameters.AddWithValue("$n", _options.BatchSize);
         var result = new List<(long, ApplianceEvent)>();
         using var r = cmd.ExecuteReader();
+        var cache = new DecodeCache();
         while (r.Read())
         {
             var kind = ParseKind(r.GetString(1));
-            result.Add((r.GetInt64(0), EventCodec.Decode(kind, EventCodec.ParseTime(r.GetString(2)), r.GetString(3))));
+            result.Add((r.GetInt64(0), EventCodec.Decode(kind, EventCodec.ParseTime(r.GetString(2)), r.GetString(3), cache)));
         }
 
         return result;

@@ -267,9 +267,10 @@ public sealed class PostgresEventStore : IEventStore
         await using (cmd)
         await using (reader)
         {
+            var cache = new DecodeCache();
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                var e = EventCodec.Decode(kind, EventCodec.ParseTime(reader.GetString(1)), reader.GetString(2));
+                var e = EventCodec.Decode(kind, EventCodec.ParseTime(reader.GetString(1)), reader.GetString(2), cache);
                 yield return new StoredEvent(reader.GetInt64(0), runId, e);
             }
         }
