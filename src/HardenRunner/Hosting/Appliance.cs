@@ -328,7 +328,7 @@ public static class Appliance
             {
                 var switchFirewall = firewall;
                 var switchDns = dns;
-                runControl.Attach(new DelegatedRunControlTarget(
+                runControl.Attach(
                     async (next, ct) =>
                     {
                         await switching.WaitAsync(ct).ConfigureAwait(false);
@@ -390,7 +390,7 @@ public static class Appliance
                             switching.Release();
                         }
                     },
-                    events.Publish));
+                    events.Publish);
             }
 
             if (stopAuthorization.HasToken)

@@ -3,16 +3,6 @@ using HardenRunner.Policy.Model;
 
 namespace HardenRunner.Hosting;
 
-/// <summary>What a running appliance session does for <see cref="RunControl"/> (the session implements it once it is ready).</summary>
-internal interface IRunControlTarget
-{
-    Task<PolicySwitchResult> SwitchPolicyAsync(PolicyDocument policy, CancellationToken cancellationToken);
-
-    Task UpdateJobAsync(IReadOnlyDictionary<string, string> jobEnvironment, CancellationToken cancellationToken);
-
-    void Publish(ApplianceEvent e);
-}
-
 /// <summary>What a policy switch did.</summary>
 /// <param name="Mode">The egress mode now in force.</param>
 /// <param name="Reallowed">Addresses of cached names that the new policy allows, put back into the allow sets.</param>
@@ -28,7 +18,7 @@ public sealed record PolicySwitchResult(EgressMode Mode, int Reallowed, IReadOnl
 /// </summary>
 public sealed class RunControl
 {
-    private volatile IRunControlTarget? _target;
+    private volatile Target? _target;
 
     /// <summary>True while the session enforces (from ready until it begins to stop).</summary>
     public bool IsReady => _target is not null;
@@ -40,40 +30,37 @@ public sealed class RunControl
     public Task<PolicySwitchResult> SwitchPolicyAsync(PolicyDocument policy, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(policy);
-        return Target().SwitchPolicyAsync(policy, cancellationToken);
+        return Current().SwitchPolicy(policy, cancellationToken);
     }
 
     /// <summary>Records the job's GITHUB_* values (run description, reports) and starts what needs its workspace.</summary>
     public Task UpdateJobAsync(IReadOnlyDictionary<string, string> jobEnvironment, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(jobEnvironment);
-        return Target().UpdateJobAsync(jobEnvironment, cancellationToken);
+        return Current().UpdateJob(jobEnvironment, cancellationToken);
     }
 
     /// <summary>Records an event (e.g. a detection) in the session's run.</summary>
     public void Publish(ApplianceEvent e)
     {
         ArgumentNullException.ThrowIfNull(e);
-        Target().Publish(e);
+        Current().Publish(e);
     }
 
-    internal void Attach(IRunControlTarget target) => _target = target;
+    /// <summary>The session, once it enforces, hands over its own functions.</summary>
+    internal void Attach(
+        Func<PolicyDocument, CancellationToken, Task<PolicySwitchResult>> switchPolicy,
+        Func<IReadOnlyDictionary<string, string>, CancellationToken, Task> updateJob,
+        Action<ApplianceEvent> publish) =>
+        _target = new Target(switchPolicy, updateJob, publish);
 
     internal void Detach() => _target = null;
 
-    private IRunControlTarget Target() =>
+    private Target Current() =>
         _target ?? throw new InvalidOperationException("the appliance session is not enforcing (starting or stopping)");
-}
 
-/// <summary>A <see cref="IRunControlTarget"/> made of the session's own functions.</summary>
-internal sealed class DelegatedRunControlTarget(
-    Func<PolicyDocument, CancellationToken, Task<PolicySwitchResult>> switchPolicy,
-    Func<IReadOnlyDictionary<string, string>, CancellationToken, Task> updateJob,
-    Action<ApplianceEvent> publish) : IRunControlTarget
-{
-    public Task<PolicySwitchResult> SwitchPolicyAsync(PolicyDocument policy, CancellationToken cancellationToken) => switchPolicy(policy, cancellationToken);
-
-    public Task UpdateJobAsync(IReadOnlyDictionary<string, string> jobEnvironment, CancellationToken cancellationToken) => updateJob(jobEnvironment, cancellationToken);
-
-    public void Publish(ApplianceEvent e) => publish(e);
+    private sealed record Target(
+        Func<PolicyDocument, CancellationToken, Task<PolicySwitchResult>> SwitchPolicy,
+        Func<IReadOnlyDictionary<string, string>, CancellationToken, Task> UpdateJob,
+        Action<ApplianceEvent> Publish);
 }
