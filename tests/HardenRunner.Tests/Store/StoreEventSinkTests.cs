@@ -32,6 +32,34 @@ public sealed class StoreEventSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task Publish_EventsArrivingWithinTheLinger_AreCommittedInOneTransaction()
+    {
+        await using var store = await OpenWithRunAsync("r1");
+        var sink = new StoreEventSink(store, "r1", new StoreEventSinkOptions { Linger = TimeSpan.FromSeconds(2) });
+        var published = Stopwatch.StartNew();
+        for (var i = 0; i < 20; i++)
+        {
+            sink.Publish(SampleEvents.Https(i));
+            await Task.Yield();
+        }
+
+        published.Stop();
+        await sink.FlushAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(20, await store.CountEventsAsync("r1"));
+        Assert.True(published.ElapsedMilliseconds < 1_500, $"publishing took {published.ElapsedMilliseconds} ms; the test needs it well inside the linger");
+        Assert.Equal(1, sink.Batches);
+        Assert.Equal(20, sink.MaxBatch);
+        await sink.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Options_NegativeLinger_IsRefused()
+    {
+        await using var store = await OpenWithRunAsync("r1");
+        Assert.Throws<ArgumentOutOfRangeException>(() => new StoreEventSink(store, "r1", new StoreEventSinkOptions { Linger = TimeSpan.FromMilliseconds(-1) }));
+    }
+
+    [Fact]
     public async Task Dispose_DrainsTheQueue()
     {
         await using var store = await OpenWithRunAsync("r1");
