@@ -42,9 +42,6 @@ internal static unsafe partial class MonitorInterop
     [LibraryImport("libc", EntryPoint = "fanotify_mark", SetLastError = true)]
     public static partial int FanotifyMark(int fd, uint flags, ulong mask, int dirfd, byte* path);
 
-    [LibraryImport("libc", EntryPoint = "getsockopt", SetLastError = true)]
-    public static partial int GetSockOpt(int fd, int level, int name, void* value, int* len);
-
     [LibraryImport("libc", EntryPoint = "setpriority", SetLastError = true)]
     public static partial int SetPriority(int which, int who, int priority);
 

@@ -64,35 +64,7 @@ internal sealed unsafe class ProcConnectorSocket : IDisposable
             return early.Length;
         }
 
-        var pfd = new LinuxInterop.PollFd { Fd = _fd, Events = LinuxInterop.PollIn };
-        var ready = LinuxInterop.Poll(&pfd, 1, timeoutMs);
-        if (ready < 0)
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            return errno == LinuxInterop.Eintr ? 0 : throw Error("poll(proc connector)", errno);
-        }
-
-        if (ready == 0)
-        {
-            return 0;
-        }
-
-        fixed (byte* p = buffer)
-        {
-            var n = LinuxInterop.Recv(_fd, p, (nuint)buffer.Length, LinuxInterop.MsgDontwait);
-            if (n >= 0)
-            {
-                return (int)n;
-            }
-
-            var errno = Marshal.GetLastPInvokeError();
-            return errno switch
-            {
-                LinuxInterop.Enobufs => -1,
-                LinuxInterop.Eagain or LinuxInterop.Eintr => 0,
-                _ => throw Error("recv(proc connector)", errno),
-            };
-        }
+        return NetlinkDatagrams.Receive(_fd, buffer, timeoutMs, "proc connector", static (what, errno) => Error(what, errno));
     }
 
     public void Dispose()
@@ -146,14 +118,7 @@ internal sealed unsafe class ProcConnectorSocket : IDisposable
 
     private void Configure(int receiveBufferBytes)
     {
-        var size = receiveBufferBytes;
-        if (LinuxInterop.SetSockOpt(_fd, LinuxInterop.SolSocket, LinuxInterop.SoRcvbufForce, &size, sizeof(int)) != 0)
-        {
-            _ = LinuxInterop.SetSockOpt(_fd, LinuxInterop.SolSocket, LinuxInterop.SoRcvbuf, &size, sizeof(int));
-        }
-
-        int granted = 0, len = sizeof(int);
-        ReceiveBufferBytes = MonitorInterop.GetSockOpt(_fd, LinuxInterop.SolSocket, LinuxInterop.SoRcvbuf, &granted, &len) == 0 ? granted : 0;
+        ReceiveBufferBytes = NetlinkDatagrams.SetReceiveBuffer(_fd, receiveBufferBytes);
     }
 
     private void Subscribe()

@@ -33,11 +33,7 @@ public sealed unsafe class NflogSocket : IDisposable
                 throw Error("bind(netlink)");
             }
 
-            var size = ReceiveBufferBytes;
-            if (LinuxInterop.SetSockOpt(fd, LinuxInterop.SolSocket, LinuxInterop.SoRcvbufForce, &size, sizeof(int)) != 0)
-            {
-                _ = LinuxInterop.SetSockOpt(fd, LinuxInterop.SolSocket, LinuxInterop.SoRcvbuf, &size, sizeof(int));
-            }
+            _ = NetlinkDatagrams.SetReceiveBuffer(fd, ReceiveBufferBytes);
 
             socket.Send(NflogMessage.BuildBindRequest(group, copyRange, queueThreshold: 1, sequence: 1));
             socket.WaitForAck(group);
@@ -54,38 +50,7 @@ public sealed unsafe class NflogSocket : IDisposable
     /// Waits up to <paramref name="timeoutMs"/> for a datagram. Returns its length, 0 on timeout, or -1 when the
     /// kernel reports that messages were dropped because the socket buffer overflowed (ENOBUFS).
     /// </summary>
-    public int Receive(Span<byte> buffer, int timeoutMs)
-    {
-        var pfd = new LinuxInterop.PollFd { Fd = _fd, Events = LinuxInterop.PollIn };
-        var ready = LinuxInterop.Poll(&pfd, 1, timeoutMs);
-        if (ready < 0)
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            return errno == LinuxInterop.Eintr ? 0 : throw Error("poll(netlink)", errno);
-        }
-
-        if (ready == 0)
-        {
-            return 0;
-        }
-
-        fixed (byte* p = buffer)
-        {
-            var n = LinuxInterop.Recv(_fd, p, (nuint)buffer.Length, LinuxInterop.MsgDontwait);
-            if (n >= 0)
-            {
-                return (int)n;
-            }
-
-            var errno = Marshal.GetLastPInvokeError();
-            return errno switch
-            {
-                LinuxInterop.Enobufs => -1,
-                LinuxInterop.Eagain or LinuxInterop.Eintr => 0,
-                _ => throw Error("recv(netlink)", errno),
-            };
-        }
-    }
+    public int Receive(Span<byte> buffer, int timeoutMs) => NetlinkDatagrams.Receive(_fd, buffer, timeoutMs, "netlink", static (what, errno) => Error(what, errno));
 
     public void Dispose()
     {
