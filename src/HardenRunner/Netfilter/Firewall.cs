@@ -125,8 +125,9 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
 
     /// <summary>
     /// Allows <paramref name="address"/> on each granted port and transport for the TTL (clamped to the floor and
-    /// cap). Completes when the elements are in the kernel — at once when they already are for long enough.
-    /// Concurrent calls are batched into one nft transaction.
+    /// cap). Completes when the elements are in the kernel — at once when they already are for long enough, and for
+    /// TCP to ports 80 and 443, which the table sends to the proxy without consulting the allow sets
+    /// (<see cref="NftRulesetBuilder.ConsultsAllowSets"/>). Concurrent calls are batched into one nft transaction.
     /// </summary>
     public Task AllowAsync(IPAddress address, IReadOnlyList<PortGrant> grants, TimeSpan ttl, CancellationToken cancellationToken = default) =>
         AllowAsync(address, grants, ttl, policyTag: null, cancellationToken);
@@ -146,7 +147,8 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
             return Task.FromException(new InvalidOperationException("the firewall table is not applied"));
         }
 
-        if (grants.Count == 0)
+        // TCP to the web ports goes to the proxy and is accepted before the allow sets: nothing to add, nothing to wait for
+        if (!grants.Any(NftRulesetBuilder.ConsultsAllowSets))
         {
             return Task.CompletedTask;
         }
@@ -154,7 +156,7 @@ public sealed class Firewall : IEgressAllowList, IAsyncDisposable
         List<AllowElementTimeout> needed;
         try
         {
-            needed = _tracker.Needed(grants.Select(g => new AllowElement(address, g.Transport, g.Port)), ttl);
+            needed = _tracker.Needed(grants.Where(NftRulesetBuilder.ConsultsAllowSets).Select(g => new AllowElement(address, g.Transport, g.Port)), ttl);
         }
         catch (ArgumentException e)
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using HardenRunner.Policy;
 using HardenRunner.Policy.Model;
 
 namespace HardenRunner.Netfilter;
@@ -19,7 +20,22 @@ public static class NftRulesetBuilder
     /// <summary>Bytes of each logged packet copied to NFLOG: enough for the IPv6 header, extension headers and ports.</summary>
     public const int LogSnaplen = 128;
 
+    /// <summary>The TCP ports redirected to the proxy (80 to its HTTP listener, 443 to its HTTPS one).</summary>
+    public const int HttpPort = 80;
+
+    /// <inheritdoc cref="HttpPort"/>
+    public const int HttpsPort = 443;
+
     private const string Tab = "\t";
+
+    /// <summary>
+    /// Whether the table ever consults the allow sets for a flow of this grant: never for TCP to the web ports. The
+    /// output filter accepts those flows before the allow sets (and <c>nat_output</c> sends them to the proxy, which
+    /// decides them by name itself), a container's are redirected in prerouting, and one that escaped the redirect is
+    /// refused by the guard. So an allow for them would only cost an nft transaction that nothing reads.
+    /// </summary>
+    public static bool ConsultsAllowSets(PortGrant grant) =>
+        !(grant.Transport == Transport.Tcp && grant.Port is HttpPort or HttpsPort);
 
     /// <summary>The whole table, replacing any previous one; optionally followed by dynamic elements to keep.</summary>
     public static string Build(FirewallOptions options, IReadOnlyCollection<AllowElementTimeout>? keep = null)
@@ -210,8 +226,8 @@ public static class NftRulesetBuilder
 
     private static IEnumerable<string> WebRedirects(FirewallOptions o) =>
     [
-        $"tcp dport 80 redirect to :{Port(o.HttpProxyPort)}",
-        $"tcp dport 443 redirect to :{Port(o.HttpsProxyPort)}",
+        $"tcp dport {HttpPort} redirect to :{Port(o.HttpProxyPort)}",
+        $"tcp dport {HttpsPort} redirect to :{Port(o.HttpsProxyPort)}",
     ];
 
     private static void WriteFilter(ScriptWriter w, FirewallOptions o)
@@ -235,7 +251,7 @@ public static class NftRulesetBuilder
 
             // nat_output sends these to the DNS server and the proxy; output_guard refuses any that it did not.
             "meta l4proto { tcp, udp } th dport 53 accept",
-            "tcp dport { 80, 443 } accept",
+            $"tcp dport {{ {HttpPort}, {HttpsPort} }} accept",
             .. o.AllowDhcp ? (string[])["udp sport 68 udp dport 67 accept", "udp sport 546 udp dport 547 accept"] : [],
             "jump egress",
         ]);

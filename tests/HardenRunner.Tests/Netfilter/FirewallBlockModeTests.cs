@@ -130,6 +130,36 @@ public sealed class FirewallBlockModeTests
     }
 
     [SkippableFact]
+    public async Task Block_WebPortGrants_AddNothing_TheProxyTakesThoseFlows()
+    {
+        Skip.If(NetnsFixture.Unavailable is not null, NetnsFixture.Unavailable);
+        await using var lab = await FirewallLab.StartAsync(FirewallLab.Options());
+        using var peer = new NetListener(lab.Net.Peer, 22);
+        var before = lab.Firewall.AllowBatches;
+
+        // a name granted only the web ports: no nft transaction, the answer need not wait for one
+        await lab.Firewall.AllowAsync(NetnsFixture.PeerV4, [new PortGrant(443, Transport.Tcp), new PortGrant(80, Transport.Tcp)], TimeSpan.FromSeconds(300));
+        Assert.Equal(before, lab.Firewall.AllowBatches);
+        Assert.DoesNotContain(".", SetElements(lab, "allow4"));
+
+        // with another port as well, only that one lands; UDP 443 (QUIC) is not redirected, so it does land
+        await lab.Firewall.AllowAsync(NetnsFixture.PeerV4, [new PortGrant(443, Transport.Tcp), new PortGrant(22, Transport.Tcp), new PortGrant(443, Transport.Udp)], TimeSpan.FromSeconds(300));
+        var set = SetElements(lab, "allow4");
+        Assert.Contains(NetnsFixture.PeerV4 + " . tcp . 22", set);
+        Assert.Contains(NetnsFixture.PeerV4 + " . udp . 443", set);
+        Assert.DoesNotContain("tcp . 443", set);
+        Assert.DoesNotContain("tcp . 80", set);
+        Assert.Equal(ConnectOutcome.Connected, await NetClient.ConnectAsync(lab.Runner, NetnsFixture.PeerV4, 22, FirewallLab.Open));
+    }
+
+    private static string SetElements(FirewallLab lab, string set)
+    {
+        var text = lab.Net.Exec(lab.Runner, "nft", "list", "set", "inet", "harden_runner", set);
+        var start = text.IndexOf("elements", StringComparison.Ordinal);
+        return start < 0 ? "" : text[start..];
+    }
+
+    [SkippableFact]
     public async Task Block_RepeatedAllowsForTheSameAddress_CostNoExtraNftCalls()
     {
         Skip.If(NetnsFixture.Unavailable is not null, NetnsFixture.Unavailable);

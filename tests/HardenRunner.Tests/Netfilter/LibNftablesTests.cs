@@ -55,7 +55,7 @@ public sealed class LibNftablesTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
-    public async Task Measure_ApplyAndAllowLatency()
+    public async Task ApplyAndAllow_ElementsLandInTheSets_AndTimesArePrintedNotAsserted()
     {
         Skip.If(NetnsFixture.Unavailable is not null, NetnsFixture.Unavailable);
         await using var lab = await FirewallLab.StartAsync(FirewallLab.Options());
@@ -70,22 +70,27 @@ public sealed class LibNftablesTests(ITestOutputHelper output)
         sw.Restart();
         for (var i = 1; i <= 100; i++)
         {
-            await lab.Firewall.AllowAsync(IPAddress.Parse($"198.18.0.{i}"), [new PortGrant(443, Transport.Tcp), new PortGrant(22, Transport.Tcp)], TimeSpan.FromSeconds(60));
+            await lab.Firewall.AllowAsync(IPAddress.Parse($"198.18.0.{i}"), [new PortGrant(9000, Transport.Tcp), new PortGrant(22, Transport.Tcp)], TimeSpan.FromSeconds(60));
         }
 
         var sequential = sw.Elapsed / 100;
         sw.Restart();
-        await Task.WhenAll(Enumerable.Range(1, 250).Select(i => lab.Firewall.AllowAsync(IPAddress.Parse($"198.19.0.{i}"), [new PortGrant(443, Transport.Tcp)], TimeSpan.FromSeconds(60))));
+        await Task.WhenAll(Enumerable.Range(1, 250).Select(i => lab.Firewall.AllowAsync(IPAddress.Parse($"198.19.0.{i}"), [new PortGrant(22, Transport.Tcp)], TimeSpan.FromSeconds(60))));
         var burst = sw.Elapsed;
+        var batches = lab.Firewall.AllowBatches;
         sw.Restart();
-        await lab.Firewall.AllowAsync(IPAddress.Parse("198.18.0.1"), [new PortGrant(443, Transport.Tcp), new PortGrant(22, Transport.Tcp)], TimeSpan.FromSeconds(60));
+        await lab.Firewall.AllowAsync(IPAddress.Parse("198.18.0.1"), [new PortGrant(9000, Transport.Tcp), new PortGrant(22, Transport.Tcp)], TimeSpan.FromSeconds(60));
         var cached = sw.Elapsed;
         sw.Restart();
         Assert.Null(await lab.Firewall.VerifyAsync());
         var verify = sw.Elapsed;
 
-        output.WriteLine($"apply {apply.TotalMilliseconds:0.0} ms; allow (new address, awaited one by one) {sequential.TotalMilliseconds:0.00} ms; 250 concurrent allows {burst.TotalMilliseconds:0} ms; allow already in place {cached.TotalMilliseconds:0.000} ms; verify with 350 elements {verify.TotalMilliseconds:0.0} ms");
-        Assert.True(sequential < TimeSpan.FromMilliseconds(100), $"an allow took {sequential.TotalMilliseconds} ms");
-        Assert.True(cached < TimeSpan.FromMilliseconds(5));
+        // timings are for reading (docs/performance.md measures with benchmarks); what is asserted is the outcome
+        output.WriteLine($"apply {apply.TotalMilliseconds:0.0} ms; allow (new address, awaited one by one) {sequential.TotalMilliseconds:0.00} ms; 250 concurrent allows {burst.TotalMilliseconds:0} ms; allow already in place {cached.TotalMilliseconds:0.000} ms; verify with 450 elements {verify.TotalMilliseconds:0.0} ms");
+        Assert.Equal(batches, lab.Firewall.AllowBatches);
+        var set = lab.Net.Exec(lab.Runner, "nft", "list", "set", "inet", "harden_runner", "allow4");
+        Assert.Contains("198.18.0.100 . tcp . 9000", set);
+        Assert.Contains("198.18.0.100 . tcp . 22", set);
+        Assert.Contains("198.19.0.250 . tcp . 22", set);
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.Versioning;
 using HardenRunner.Netfilter;
+using HardenRunner.Policy;
 using HardenRunner.Policy.Model;
 using HardenRunner.Tests.TestSupport;
 
@@ -233,4 +234,22 @@ public sealed class NftRulesetBuilderTests
         // without its own port, containers use the DNS port
         Assert.Contains($"udp dport 53 redirect to :{options.DnsPort}", ChainRules(NftRulesetBuilder.Build(options), "container_redirect"));
     }
+
+    [Theory]
+    [InlineData(443, Transport.Tcp, false)]
+    [InlineData(80, Transport.Tcp, false)]
+    [InlineData(443, Transport.Udp, true)]
+    [InlineData(22, Transport.Tcp, true)]
+    [InlineData(8443, Transport.Tcp, true)]
+    [InlineData(53, Transport.Udp, true)]
+    public void ConsultsAllowSets_OnlyTheRedirectedWebPortsAreExempt(int port, Transport transport, bool consulted)
+    {
+        Assert.Equal(consulted, NftRulesetBuilder.ConsultsAllowSets(new PortGrant(port, transport)));
+
+        // and the rules say the same: TCP to those ports is accepted before the allow sets and redirected to the proxy
+        var script = NftRulesetBuilder.Build(Rich(EgressMode.Block));
+        Assert.Contains($"tcp dport {{ {NftRulesetBuilder.HttpPort}, {NftRulesetBuilder.HttpsPort} }} accept", script);
+        Assert.True(script.IndexOf("tcp dport { 80, 443 } accept", StringComparison.Ordinal) < script.IndexOf("jump egress", StringComparison.Ordinal));
+    }
+
 }
