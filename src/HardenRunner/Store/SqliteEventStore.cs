@@ -54,6 +54,7 @@ public sealed class SqliteEventStore : IEventStore
     /// </summary>
     public static SqliteEventStore Open(string path, bool durable = true)
     {
+        _ = ProcessWideConfiguration.Value;
         ArgumentException.ThrowIfNullOrEmpty(path);
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
@@ -429,4 +430,19 @@ public sealed class SqliteEventStore : IEventStore
         cmd.CommandText = sql;
         cmd.ExecuteNonQuery();
     }
+
+    /// <summary>
+    /// SQLite's process-wide settings, set once before the first connection of the process opens (SQLite refuses them
+    /// afterwards; then the defaults stay, which only costs speed): no memory statistics (by default every allocation
+    /// takes a global mutex to count itself) and the multi-thread mode (no mutex around each call on a connection or
+    /// statement: the store never uses one connection from two threads at once — the writer is behind its lock and each
+    /// read opens its own). Returns whether SQLite took them.
+    /// </summary>
+    private static readonly Lazy<bool> ProcessWideConfiguration = new(() =>
+    {
+        SQLitePCL.Batteries_V2.Init();
+        var memstatus = SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MEMSTATUS, 0);
+        var threading = SQLitePCL.raw.sqlite3_config(SQLitePCL.raw.SQLITE_CONFIG_MULTITHREAD);
+        return memstatus == SQLitePCL.raw.SQLITE_OK && threading == SQLitePCL.raw.SQLITE_OK;
+    });
 }
