@@ -86,6 +86,25 @@ public class DnsExfiltrationDetectorTests
     }
 
     [Fact]
+    public void Observe_AfterMoreDistinctNamesThanItRemembersParsed_StillDetects()
+    {
+        // the per-name parse memo is bounded and starts over: counting must not depend on it
+        var d = new DnsExfiltrationDetector();
+        for (var i = 0; i < 10_000; i++)
+        {
+            Assert.Null(d.Observe($"host{i % 3}.site{i}.example", T0));
+        }
+
+        var names = Chunks(12).Select((c, i) => $"{c}.{i}.EXFIL.test.").ToList();
+        var hit = names.Select((n, i) => d.Observe(n, T0.AddSeconds(i))).FirstOrDefault(h => h is not null);
+        Assert.NotNull(hit);
+        Assert.Equal("exfil.test", hit.Evidence["domain"]);
+
+        // the same name again (now remembered) counts nothing more: the domain was already reported
+        Assert.Null(d.Observe(names[0], T0.AddSeconds(30)));
+    }
+
+    [Fact]
     public void Observe_ChunksSpreadBeyondTheWindow_NoDetection()
     {
         var d = new DnsExfiltrationDetector(new DnsExfiltrationOptions { Window = TimeSpan.FromMinutes(2) });

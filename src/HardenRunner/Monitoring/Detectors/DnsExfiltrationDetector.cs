@@ -54,6 +54,11 @@ public sealed class DnsExfiltrationDetector
     private readonly Queue<string> _domainOrder = new();
     private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
 
+    // a job asks for the same names again and again: each name is split and scored once (bounded; starts over when full)
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ParsedName?> _parsed = new(StringComparer.Ordinal);
+
+    private const int ParsedCapacity = 8192;
+
     public DnsExfiltrationDetector(DnsExfiltrationOptions? options = null) => _options = options ?? new DnsExfiltrationOptions();
 
     /// <summary>
@@ -67,26 +72,12 @@ public sealed class DnsExfiltrationDetector
             return null;
         }
 
-        var labels = name.Trim().TrimEnd('.').ToLowerInvariant().Split('.');
-        if (labels.Any(l => l.Length == 0))
+        if (ParseCached(name) is not { } parsed)
         {
             return null;
         }
 
-        var domainLabels = RegistrableLabelCount(labels);
-        if (labels.Length <= domainLabels)
-        {
-            return null;
-        }
-
-        var domain = string.Join('.', labels[^domainLabels..]);
-        if (IsProviderZone(domain))
-        {
-            return null;
-        }
-
-        var sub = string.Join('.', labels[..^domainLabels]);
-        var encoded = LooksEncoded(sub, _options);
+        var (domain, sub, encoded) = parsed;
 
         lock (_gate)
         {
@@ -122,6 +113,51 @@ public sealed class DnsExfiltrationDetector
                 })
             { Process = process, Step = step };
         }
+    }
+
+    /// <summary>The counted parts of a queried name: its registrable domain, the subdomain under it, whether that looks encoded.</summary>
+    private sealed record ParsedName(string Domain, string Subdomain, bool Encoded);
+
+    private ParsedName? ParseCached(string name)
+    {
+        if (_parsed.TryGetValue(name, out var known))
+        {
+            return known;
+        }
+
+        if (_parsed.Count >= ParsedCapacity)
+        {
+            _parsed.Clear();
+        }
+
+        var parsed = Parse(name);
+        _parsed[name] = parsed;
+        return parsed;
+    }
+
+    /// <summary>Null when the name does not count: empty labels, no subdomain, or a provider zone.</summary>
+    private ParsedName? Parse(string name)
+    {
+        var labels = name.Trim().TrimEnd('.').ToLowerInvariant().Split('.');
+        if (labels.Any(l => l.Length == 0))
+        {
+            return null;
+        }
+
+        var domainLabels = RegistrableLabelCount(labels);
+        if (labels.Length <= domainLabels)
+        {
+            return null;
+        }
+
+        var domain = string.Join('.', labels[^domainLabels..]);
+        if (IsProviderZone(domain))
+        {
+            return null;
+        }
+
+        var sub = string.Join('.', labels[..^domainLabels]);
+        return new ParsedName(domain, sub, LooksEncoded(sub, _options));
     }
 
     /// <summary>How many trailing labels form the registrable domain: 3 for example.co.uk-style names, else 2.</summary>
