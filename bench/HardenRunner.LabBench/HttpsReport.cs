@@ -80,7 +80,7 @@ internal static class HttpsReport
         {
             var errors = results.KeepAliveHttp1.Concat(results.KeepAliveHttp2).Concat(results.NewConnections).Sum(x => x.Errors);
             var requests = results.KeepAliveHttp1.Concat(results.KeepAliveHttp2).Concat(results.NewConnections).Sum(x => x.WindowRequests);
-            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{name}: {results.Stops.Sum(s => s.Events)} log lines ({results.Stops.Sum(s => s.DnsEvents)} of them DNS events) written over {results.Stops.Count} runs (≈ {requests} measured requests, warm-ups and curls not counted); load-tool errors {errors}; peak RSS per run {string.Join(" / ", results.Stops.Select(s => s.PeakRssMiB.ToString("F1", CultureInfo.InvariantCulture)))} MiB")).ConfigureAwait(false);
+            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{name}: {results.Stops.Sum(s => s.Events)} events recorded ({results.Stops.Sum(s => s.DnsEvents)} of them DNS queries) over {results.Stops.Count} runs (≈ {requests} measured requests, warm-ups and curls not counted); load-tool errors {errors}; peak RSS per run {string.Join(" / ", results.Stops.Select(s => s.PeakRssMiB.ToString("F1", CultureInfo.InvariantCulture)))} MiB")).ConfigureAwait(false);
         }
 
         await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"direct: load-tool errors {direct.KeepAliveHttp1.Concat(direct.KeepAliveHttp2).Concat(direct.NewConnections).Sum(x => x.Errors)}")).ConfigureAwait(false);

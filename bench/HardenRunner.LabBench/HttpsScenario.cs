@@ -180,7 +180,7 @@ internal static class HttpsScenario
             if (await path.StopAsync().ConfigureAwait(false) is { } info)
             {
                 r.Stops.Add(info);
-                Say(string.Create(CultureInfo.InvariantCulture, $"peak RSS {info.PeakRssMiB:F1} MiB (RSS at stop {info.RssMiB:F1} MiB), {info.Events} log lines ({info.DnsEvents} DNS)"));
+                Say(string.Create(CultureInfo.InvariantCulture, $"peak RSS {info.PeakRssMiB:F1} MiB (RSS at stop {info.RssMiB:F1} MiB), {info.Events} events recorded ({info.DnsEvents} DNS)"));
             }
         }
         finally

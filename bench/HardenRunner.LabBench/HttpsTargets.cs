@@ -7,7 +7,7 @@ namespace HardenRunner.LabBench;
 /// <summary>What stopping a proxy under test found out.</summary>
 /// <param name="PeakRssMiB">VmHWM of the proxy's process just before it was stopped.</param>
 /// <param name="RssMiB">VmRSS at the same moment.</param>
-/// <param name="Events">Lines in the proxy's log (the appliance's events.jsonl, Squid's access.log).</param>
+/// <param name="Events">What the proxy recorded: the appliance's events in its store (events.jsonl is off by default), Squid's access.log lines.</param>
 /// <param name="DnsEvents">Of those, DNS query events (the appliance also records its proxy's own look-ups).</param>
 /// <param name="ExitCode">The proxy's exit code.</param>
 internal sealed record ProxyStopInfo(double PeakRssMiB, double RssMiB, long Events, long DnsEvents, int ExitCode);
@@ -137,23 +137,24 @@ internal sealed class AppliancePath(TestLab lab, string applianceDll, string dir
             throw new InvalidOperationException("the appliance did not stop cleanly:\n" + stopped);
         }
 
-        var events = Path.Combine(_state, "events.jsonl");
-        var (lines, dns) = File.Exists(events) ? CountEvents(events) : (0, 0);
-        return new ProxyStopInfo(peak, rss, lines, dns, stopped.ExitCode);
+        var (events, dns) = CountStoredEvents(HardenRunner.Store.SqliteEventStore.PathIn(_state));
+        return new ProxyStopInfo(peak, rss, events, dns, stopped.ExitCode);
     }
 
-    private static (long Lines, long Dns) CountEvents(string path)
+    /// <summary>Every event in the appliance's store (one run per start), and how many of them are DNS queries.</summary>
+    private static (long Events, long Dns) CountStoredEvents(string path)
     {
-        long lines = 0, dns = 0;
-        foreach (var line in File.ReadLines(path))
+        if (!File.Exists(path))
         {
-            lines++;
-            if (line.Contains("\"kind\":\"dns\"", StringComparison.Ordinal))
-            {
-                dns++;
-            }
+            return (0, 0);
         }
 
-        return (lines, dns);
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder { DataSource = path, Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        using var count = connection.CreateCommand();
+        count.CommandText = "SELECT COUNT(*), COALESCE(SUM(net_kind = 'dns'), 0) FROM events";
+        using var reader = count.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt64(0), reader.GetInt64(1));
     }
 }
