@@ -158,35 +158,23 @@ public sealed class SqliteEventStore : IEventStore
         }
     }
 
-    public async Task UpdateRunAsync(RunInfo run, CancellationToken cancellationToken = default)
+    public Task UpdateRunAsync(RunInfo run, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentException.ThrowIfNullOrEmpty(run.Id);
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            using var cmd = _writer.CreateCommand();
-            cmd.CommandText = "UPDATE runs SET mode = $mode, repository = $repo, workflow = $workflow, job = $job, github_run_id = $runid WHERE id = $id";
-            cmd.Parameters.AddWithValue("$id", run.Id);
-            cmd.Parameters.AddWithValue("$mode", ModeText(run.Mode));
-            cmd.Parameters.AddWithValue("$repo", (object?)run.Repository ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$workflow", (object?)run.Workflow ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$job", (object?)run.Job ?? DBNull.Value);
-            cmd.Parameters.AddWithValue("$runid", (object?)run.GitHubRunId ?? DBNull.Value);
-            if (cmd.ExecuteNonQuery() == 0)
+        return UpdateRunRowAsync(
+            run.Id,
+            "update",
+            "UPDATE runs SET mode = $mode, repository = $repo, workflow = $workflow, job = $job, github_run_id = $runid WHERE id = $id",
+            p =>
             {
-                throw new StoreException($"unknown run '{run.Id}'");
-            }
-        }
-        catch (SqliteException ex)
-        {
-            throw new StoreException($"cannot update run '{run.Id}': {ex.Message}", ex);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
+                p.AddWithValue("$mode", ModeText(run.Mode));
+                p.AddWithValue("$repo", (object?)run.Repository ?? DBNull.Value);
+                p.AddWithValue("$workflow", (object?)run.Workflow ?? DBNull.Value);
+                p.AddWithValue("$job", (object?)run.Job ?? DBNull.Value);
+                p.AddWithValue("$runid", (object?)run.GitHubRunId ?? DBNull.Value);
+            },
+            cancellationToken);
     }
 
     public async Task AppendAsync(string runId, IReadOnlyList<ApplianceEvent> events, CancellationToken cancellationToken = default)
@@ -233,31 +221,19 @@ public sealed class SqliteEventStore : IEventStore
         }
     }
 
-    public async Task EndRunAsync(string runId, DateTimeOffset endedAt, long eventsLost, CancellationToken cancellationToken = default)
+    public Task EndRunAsync(string runId, DateTimeOffset endedAt, long eventsLost, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            using var cmd = _writer.CreateCommand();
-            cmd.CommandText = "UPDATE runs SET ended_at = $ended, events_lost = $lost WHERE id = $id";
-            cmd.Parameters.AddWithValue("$ended", EventCodec.FormatTime(endedAt));
-            cmd.Parameters.AddWithValue("$lost", eventsLost);
-            cmd.Parameters.AddWithValue("$id", runId);
-            if (cmd.ExecuteNonQuery() == 0)
+        return UpdateRunRowAsync(
+            runId,
+            "end",
+            "UPDATE runs SET ended_at = $ended, events_lost = $lost WHERE id = $id",
+            p =>
             {
-                throw new StoreException($"unknown run '{runId}'");
-            }
-        }
-        catch (SqliteException ex)
-        {
-            throw new StoreException($"cannot end run '{runId}': {ex.Message}", ex);
-        }
-        finally
-        {
-            _writeLock.Release();
-        }
+                p.AddWithValue("$ended", EventCodec.FormatTime(endedAt));
+                p.AddWithValue("$lost", eventsLost);
+            },
+            cancellationToken);
     }
 
     public async Task<RunInfo?> GetRunAsync(string runId, CancellationToken cancellationToken = default)
@@ -354,6 +330,32 @@ public sealed class SqliteEventStore : IEventStore
     }
 
     internal static string ModeText(EgressMode mode) => mode == EgressMode.Block ? "block" : "audit";
+
+    /// <summary>Runs one UPDATE of the run <paramref name="runId"/> (<c>$id</c>) on the writer; an unknown run is an error.</summary>
+    private async Task UpdateRunRowAsync(string runId, string verb, string sql, Action<SqliteParameterCollection> bind, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            using var cmd = _writer.CreateCommand();
+            cmd.CommandText = sql;
+            cmd.Parameters.AddWithValue("$id", runId);
+            bind(cmd.Parameters);
+            if (cmd.ExecuteNonQuery() == 0)
+            {
+                throw new StoreException($"unknown run '{runId}'");
+            }
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreException($"cannot {verb} run '{runId}': {ex.Message}", ex);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
 
     private bool RunExists(string runId)
     {
