@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using HardenRunner.Events;
 
@@ -55,7 +56,7 @@ public sealed class DnsExfiltrationDetector
     private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
 
     // a job asks for the same names again and again: each name is split and scored once (bounded; starts over when full)
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ParsedName?> _parsed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ParsedName?> _parsed = new(StringComparer.Ordinal);
 
     private const int ParsedCapacity = 8192;
 
