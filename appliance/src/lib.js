@@ -164,8 +164,21 @@ function buildFromSource(outDir, run = runCommand) {
   return path.join(outDir, 'harden-runner');
 }
 
+/**
+ * Unpacks a verified release archive (a .tar.gz of the published directory: the Native AOT executable
+ * 'harden-runner' and the libe_sqlite3.so it loads from beside itself) into dir; returns the executable's path.
+ */
+function unpackRelease(archive, dir, run = runCommand) {
+  const result = run(['tar', '-xzf', archive, '-C', dir, '--no-same-owner', '--no-same-permissions'], {});
+  if (result.status !== 0) throw new Error(`release: could not unpack ${archive} (tar exit ${result.status})`);
+  const binary = path.join(dir, 'harden-runner');
+  if (!fs.existsSync(binary)) throw new Error(`release: ${path.basename(archive)} holds no 'harden-runner' at its top level`);
+  fs.chmodSync(binary, 0o755);
+  return binary;
+}
+
 /** The argv prefix that runs harden-runner: a given path, a build from source, or the pinned release. */
-async function obtainBinary(inputs, env, { manifest, download = downloadVerified, build = buildFromSource } = {}) {
+async function obtainBinary(inputs, env, { manifest, download = downloadVerified, build = buildFromSource, unpack = unpackRelease } = {}) {
   if (inputs.binaryPath) {
     const p = path.resolve(inputs.binaryPath);
     if (!fs.existsSync(p)) throw new InputError(`harden-runner-path: ${p} does not exist`);
@@ -179,7 +192,7 @@ async function obtainBinary(inputs, env, { manifest, download = downloadVerified
   const asset = releaseAsset(m, platformKey());
   const dir = path.join(temp, 'harden-runner-bin');
   fs.mkdirSync(dir, { recursive: true });
-  return commandFor(await download(asset.url, asset.sha256, path.join(dir, 'harden-runner')));
+  return commandFor(unpack(await download(asset.url, asset.sha256, path.join(dir, 'harden-runner.tar.gz')), dir));
 }
 
 /** Appends NAME=value to a runner file command (GITHUB_STATE, GITHUB_ENV), with a heredoc for multi-line values. */
@@ -218,5 +231,5 @@ function parseStarted(stdout) {
 module.exports = {
   ACTION_ROOT, DEFAULT_POLICY, DEFAULT_STATE_DIR, STOP_TOKEN_VARIABLE, InputError,
   getInput, parseBoolean, readInputs, resolvePolicy, startArgs, commandFor, privileged, platformKey, releaseAsset,
-  downloadVerified, buildFromSource, obtainBinary, appendFileCommand, runCommand, annotate, parseStarted,
+  downloadVerified, buildFromSource, unpackRelease, obtainBinary, appendFileCommand, runCommand, annotate, parseStarted,
 };

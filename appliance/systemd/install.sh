@@ -3,7 +3,8 @@
 #
 #   install.sh --binary DIR_OR_FILE [--policy FILE] [--args "…"] [--root DIR] [--no-enable]
 #
-#   --binary     a published harden-runner (the single file, or the 'dotnet publish' output directory);
+#   --binary     a published harden-runner: the 'dotnet publish' output directory (the Native AOT executable and
+#                the libe_sqlite3.so beside it), or a single executable;
 #                build one with: dotnet publish src/HardenRunner.Cli -c Release -o out
 #   --policy     the machine's policy file, installed as /etc/harden-runner/policy.yml
 #   --args       extra 'harden-runner service' options for /etc/default/harden-runner (e.g. "--egress-policy block")
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     --args) args=${2?--args needs a value}; shift 2 ;;
     --root) root=${2:?--root needs a directory}; shift 2 ;;
     --no-enable) enable=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done

@@ -5,6 +5,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 const lib = require('../src/lib');
 const { runnerFiles } = require('./helpers');
 
@@ -147,15 +148,42 @@ test('binary: a given path wins, then build-from-source, then the pinned release
   assert.deepEqual(built, [path.join(files.dir, 'harden-runner-build')]);
   assert.deepEqual(fromSource, [path.join(files.dir, 'harden-runner-build', 'harden-runner')]);
 
-  const asset = { url: 'https://example.invalid/harden-runner', sha256: 'd'.repeat(64) };
+  const asset = { url: 'https://example.invalid/harden-runner-linux-x64.tar.gz', sha256: 'd'.repeat(64) };
   const fetched = [];
+  const unpacked = [];
   const released = await lib.obtainBinary(lib.readInputs({}), e, {
     manifest: { assets: { [lib.platformKey()]: asset } },
     build: never,
     download: async (url, sha, dest) => { fetched.push([url, sha, dest]); return dest; },
+    unpack: (archive, dir) => { unpacked.push([archive, dir]); return path.join(dir, 'harden-runner'); },
   });
-  assert.deepEqual(fetched, [[asset.url, asset.sha256, path.join(files.dir, 'harden-runner-bin', 'harden-runner')]]);
-  assert.deepEqual(released, [path.join(files.dir, 'harden-runner-bin', 'harden-runner')]);
+  const binDir = path.join(files.dir, 'harden-runner-bin');
+  assert.deepEqual(fetched, [[asset.url, asset.sha256, path.join(binDir, 'harden-runner.tar.gz')]]);
+  assert.deepEqual(unpacked, [[path.join(binDir, 'harden-runner.tar.gz'), binDir]]);
+  assert.deepEqual(released, [path.join(binDir, 'harden-runner')]);
+});
+
+test('release archive: unpacked with tar, the executable at its top level; an archive without one is an error', (t) => {
+  const files = runnerFiles(t);
+  const src = path.join(files.dir, 'published');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'harden-runner'), '#!/bin/sh\necho released\n', { mode: 0o644 });
+  fs.writeFileSync(path.join(src, 'libe_sqlite3.so'), 'not really a library');
+  const archive = path.join(files.dir, 'release.tar.gz');
+  assert.equal(spawnSync('tar', ['-czf', archive, '-C', src, 'harden-runner', 'libe_sqlite3.so']).status, 0);
+  const dir = path.join(files.dir, 'bin');
+  fs.mkdirSync(dir);
+  const binary = lib.unpackRelease(archive, dir);
+  assert.equal(binary, path.join(dir, 'harden-runner'));
+  assert.ok(fs.existsSync(path.join(dir, 'libe_sqlite3.so')));
+  assert.equal(spawnSync(binary, [], { encoding: 'utf8' }).stdout, 'released\n'); // made executable
+
+  const empty = path.join(files.dir, 'empty.tar.gz');
+  assert.equal(spawnSync('tar', ['-czf', empty, '-C', src, 'libe_sqlite3.so']).status, 0);
+  const other = path.join(files.dir, 'other');
+  fs.mkdirSync(other);
+  assert.throws(() => lib.unpackRelease(empty, other), /holds no 'harden-runner'/);
+  assert.throws(() => lib.unpackRelease(path.join(files.dir, 'missing.tar.gz'), other), /could not unpack/);
 });
 
 test('build from source: dotnet publish of the CLI in Release; a failed build is an error', (t) => {

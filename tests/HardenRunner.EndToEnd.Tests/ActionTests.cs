@@ -122,10 +122,10 @@ public sealed class ActionTests
         Assert.Equal(job.State, state["state-dir"]);
         Assert.Matches("^[0-9a-f]{48}$", state["stop-token"]);
         Assert.Contains("::add-mask::" + state["stop-token"] + "\n", main.StandardOutput, StringComparison.Ordinal);
-        Assert.Equal(["dotnet", HardenRunnerBinary.Path], JsonSerializer.Deserialize<string[]>(state["command"])!);
+        Assert.Equal(HardenRunnerBinary.Command, JsonSerializer.Deserialize<string[]>(state["command"])!);
         var githubEnv = ReadFileCommands(job.GithubEnv);
         Assert.Equal(job.State, githubEnv["HARDEN_RUNNER_STATE_DIR"]);
-        Assert.Equal($"dotnet {HardenRunnerBinary.Path}", githubEnv["HARDEN_RUNNER_COMMAND"]);
+        Assert.Equal(HardenRunnerBinary.Shell, githubEnv["HARDEN_RUNNER_COMMAND"]);
         foreach (var name in new[] { "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO" })
         {
             Assert.True(githubEnv.TryGetValue(name, out var file) && File.Exists(file), $"{name} in GITHUB_ENV: {File.ReadAllText(job.GithubEnv)}");
@@ -204,7 +204,7 @@ public sealed class ActionTests
         // read its environment, and its step is then the one of its nearest ancestor (the step's shell)
         var steps = await AsRunner(lab, worker, $"""
             GITHUB_ACTION=__sudo_step sh -c 'sudo -n true; e=$?; sleep 1; exit $e'; echo "sudo-exit=$?"
-            GITHUB_ACTION=__stop_step dotnet {HardenRunnerBinary.Path} stop --state-dir {job.State}; echo "stop-exit=$?"
+            GITHUB_ACTION=__stop_step {HardenRunnerBinary.Shell} stop --state-dir {job.State}; echo "stop-exit=$?"
             ls {job.State} >/dev/null 2>&1; echo "list-exit=$?"
             cat {job.State}/events.jsonl {job.State}/appliance.log >/dev/null 2>&1; echo "read-exit=$?"
             """, job.RunnerEnv());
@@ -213,7 +213,7 @@ public sealed class ActionTests
         Assert.Contains("refused to stop", steps.StandardError, StringComparison.Ordinal);
         Assert.Contains("list-exit=2", steps.StandardOutput, StringComparison.Ordinal); // the state directory is 0711
         Assert.Contains("read-exit=1", steps.StandardOutput, StringComparison.Ordinal); // and its files owner-only
-        var status = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "status", "--state-dir", job.State], StepTimeout);
+        var status = await lab.RunInRunnerAsync(HardenRunnerBinary.FileName, HardenRunnerBinary.Args(["status", "--state-dir", job.State]), StepTimeout);
         Assert.True(status.ExitCode == 0, "still running after the refused stop: " + status);
 
         // a later step keeps the report without sudo: the running appliance renders its run so far for it, with the

@@ -10,7 +10,7 @@ public sealed class CliLifecycleTests
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
 
     private static Task<LabProcessResult> Cli(TestLab lab, IDictionary<string, string>? env, params string[] args) =>
-        lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, .. args], CommandTimeout, env);
+        lab.RunInRunnerAsync(HardenRunnerBinary.FileName, HardenRunnerBinary.Args([.. args]), CommandTimeout, env);
 
     [SkippableFact]
     public async Task StartStatusStop_EnforcesInBackground_AndAppendsTheStepSummary()

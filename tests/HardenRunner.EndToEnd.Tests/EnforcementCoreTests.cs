@@ -401,7 +401,7 @@ public sealed class EnforcementCoreTests
 
         // the run is in the store: the JSON report (DESIGN §5) was written at stop and 'report' renders it again
         Assert.True(File.Exists(Path.Combine(appliance.StateDir, "report.json")));
-        var report = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "report", "--format", "json", "--state-dir", appliance.StateDir], ClientTimeout);
+        var report = await lab.RunInRunnerAsync(HardenRunnerBinary.FileName, HardenRunnerBinary.Args(["report", "--format", "json", "--state-dir", appliance.StateDir]), ClientTimeout);
         Assert.True(report.Succeeded, report.ToString());
         using var json = JsonDocument.Parse(report.StandardOutput);
         Assert.Equal(1, json.RootElement.GetProperty("schemaVersion").GetInt32());
@@ -439,7 +439,7 @@ public sealed class EnforcementCoreTests
         await using var lab = await TestLab.StartAsync(new LabOptions());
         var policy = Path.Combine(lab.WorkDirectory, "bad.yml");
         await File.WriteAllTextAsync(policy, "egress-policy: audit\nallowed-endpoints: [\"*\"]\n");
-        var run = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "run", "--policy", policy, "--state-dir", Path.Combine(lab.WorkDirectory, "s")], TimeSpan.FromSeconds(30));
+        var run = await lab.RunInRunnerAsync(HardenRunnerBinary.FileName, HardenRunnerBinary.Args(["run", "--policy", policy, "--state-dir", Path.Combine(lab.WorkDirectory, "s")]), TimeSpan.FromSeconds(30));
         Assert.Equal(2, run.ExitCode);
         Assert.Contains($"{policy}:2:21: error: a bare '*'", run.StandardError, StringComparison.Ordinal);
         var tables = await lab.RunInRunnerAsync("nft", ["list", "tables"], ClientTimeout);

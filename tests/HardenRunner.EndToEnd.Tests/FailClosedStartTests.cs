@@ -46,8 +46,8 @@ public sealed class FailClosedStartTests
 
     private static async Task<LabProcessResult> RunAsync(TestLab lab, string policyPath, string stateDir, params string[] extraArgs) =>
         await lab.RunInRunnerAsync(
-            "dotnet",
-            [HardenRunnerBinary.Path, "run", "--policy", policyPath, "--state-dir", stateDir, .. ApplianceProcess.ConnectorArgs, .. extraArgs],
+            HardenRunnerBinary.FileName,
+            HardenRunnerBinary.Args(["run", "--policy", policyPath, "--state-dir", stateDir, .. ApplianceProcess.ConnectorArgs, .. extraArgs]),
             RunTimeout);
 
     private static async Task<bool> TableExistsAsync(TestLab lab)

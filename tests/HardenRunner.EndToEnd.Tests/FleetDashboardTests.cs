@@ -49,12 +49,12 @@ public sealed class FleetDashboardTests
                 // the appliance started here keeps this UTS namespace, so its run records host name fleet-runner-i
                 var start = await lab.RunInRunnerAsync(
                     "unshare",
-                    ["--uts", "sh", "-c", $"hostname fleet-runner-{i} && exec dotnet \"$0\" start --state-dir \"$1\"", HardenRunnerBinary.Path, state],
+                    ["--uts", "sh", "-c", $"hostname fleet-runner-{i} && exec {HardenRunnerBinary.Shell} start --state-dir \"$0\"", state],
                     CommandTimeout,
                     env);
                 Assert.True(start.ExitCode == 0, start.ToString());
                 Assert.False((await EnforcementCoreTests.SendAsync(lab, "tcp", "198.51.100.20", 9000, EnforcementCoreTests.Unique("fleet-"))).Succeeded);
-                var stop = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "stop", "--state-dir", state], CommandTimeout, env);
+                var stop = await lab.RunInRunnerAsync(HardenRunnerBinary.FileName, HardenRunnerBinary.Args(["stop", "--state-dir", state]), CommandTimeout, env);
                 Assert.True(stop.ExitCode == 0, stop.ToString());
             }
         }
@@ -115,8 +115,8 @@ public sealed class FleetDashboardTests
 
     private static Process StartDashboard(string store, string stateDir)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { HardenRunnerBinary.Path, "dashboard", "--urls", "http://127.0.0.1:0", "--state-dir", stateDir })
+        var psi = new ProcessStartInfo(HardenRunnerBinary.FileName) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in HardenRunnerBinary.Args("dashboard", "--urls", "http://127.0.0.1:0", "--state-dir", stateDir))
         {
             psi.ArgumentList.Add(a);
         }

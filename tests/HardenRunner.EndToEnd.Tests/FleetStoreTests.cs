@@ -18,7 +18,7 @@ public sealed class FleetStoreTests
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(60);
 
     private static Task<LabProcessResult> Cli(TestLab lab, IDictionary<string, string>? env, params string[] args) =>
-        lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, .. args], CommandTimeout, env);
+        lab.RunInRunnerAsync(HardenRunnerBinary.FileName, HardenRunnerBinary.Args([.. args]), CommandTimeout, env);
 
     [SkippableTheory]
     [InlineData(false)]

@@ -29,7 +29,7 @@ public sealed class InsightsLabTests
         lab.RunInRunnerAsync("curl", ["-sS", "--max-time", "10", .. args], ClientTimeout, new Dictionary<string, string> { ["GITHUB_ACTION"] = "__run_2" });
 
     private static Task<LabProcessResult> Cli(TestLab lab, params string[] args) =>
-        lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, .. args], CommandTimeout);
+        lab.RunInRunnerAsync(HardenRunnerBinary.FileName, HardenRunnerBinary.Args([.. args]), CommandTimeout);
 
     private static string GraphQl(string query) => JsonSerializer.Serialize(new { query });
 

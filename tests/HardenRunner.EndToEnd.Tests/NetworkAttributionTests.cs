@@ -208,7 +208,7 @@ public sealed class NetworkAttributionTests(ITestOutputHelper output)
     /// <summary>The CA variables of the running appliance ('harden-runner env'), as a step would get them from $GITHUB_ENV.</summary>
     private static async Task<Dictionary<string, string>> CaEnvironmentAsync(TestLab lab, ApplianceProcess appliance)
     {
-        var print = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "env", "--state-dir", appliance.StateDir], StepTimeout);
+        var print = await lab.RunInRunnerAsync(HardenRunnerBinary.FileName, HardenRunnerBinary.Args(["env", "--state-dir", appliance.StateDir]), StepTimeout);
         Assert.True(print.Succeeded, print.ToString());
         var env = new Dictionary<string, string>();
         foreach (var line in print.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))

@@ -36,7 +36,7 @@ public sealed class ProxyEnforcementTests
     {
         var appliance = await ApplianceProcess.StartAsync(lab, policy, "--upstream-ca", lab.CaCertificatePath);
         var env = new Dictionary<string, string>();
-        var print = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "env", "--state-dir", appliance.StateDir], ClientTimeout);
+        var print = await lab.RunInRunnerAsync(HardenRunnerBinary.FileName, HardenRunnerBinary.Args(["env", "--state-dir", appliance.StateDir]), ClientTimeout);
         Assert.True(print.Succeeded, print.ToString());
         foreach (var line in print.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -221,7 +221,7 @@ public sealed class ProxyEnforcementTests
         Directory.CreateDirectory(dir);
         await File.WriteAllTextAsync(Path.Combine(dir, "policy.yml"), Policy);
         var ready = Path.Combine(dir, "ready");
-        var process = lab.StartInRunner("dotnet", [HardenRunnerBinary.Path, "run", "--policy", Path.Combine(dir, "policy.yml"), "--state-dir", Path.Combine(dir, "state"), "--ready-file", ready, "--upstream-ca", lab.CaCertificatePath], new Dictionary<string, string> { ["GITHUB_ENV"] = githubEnv });
+        var process = lab.StartInRunner(HardenRunnerBinary.FileName, HardenRunnerBinary.Args(["run", "--policy", Path.Combine(dir, "policy.yml"), "--state-dir", Path.Combine(dir, "state"), "--ready-file", ready, "--upstream-ca", lab.CaCertificatePath]), new Dictionary<string, string> { ["GITHUB_ENV"] = githubEnv });
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(45);
         while (!File.Exists(ready))
         {
@@ -253,10 +253,10 @@ public sealed class ProxyEnforcementTests
     }
 }
 
-/// <summary>The built HardenRunner.LabClient.dll (a .NET HttpClient), next to the CLI's build output.</summary>
+/// <summary>The built HardenRunner.LabClient.dll (a .NET HttpClient), in the solution's build output.</summary>
 internal static class LabClientBinary
 {
     public static string Path { get; } = System.IO.Path.Combine(
-        System.IO.Path.GetDirectoryName(HardenRunnerBinary.Path)!, "..", "..", "..", "..", "..", "tests", "HardenRunner.LabClient", "bin",
+        HardenRunnerBinary.RepositoryRoot, "tests", "HardenRunner.LabClient", "bin",
         new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name, "net10.0", "HardenRunner.LabClient.dll");
 }

@@ -247,13 +247,13 @@ public sealed partial class ServiceModeTests
     }
 
     private static LabProcess StartService(TestLab lab, string dir, string state, string ready) => lab.StartInRunner(
-        "dotnet",
-        [HardenRunnerBinary.Path, "service", "--state-dir", state, "--ready-file", ready, "--upstream-ca", lab.CaCertificatePath, .. ApplianceProcess.ConnectorArgs],
+        HardenRunnerBinary.FileName,
+        HardenRunnerBinary.Args(["service", "--state-dir", state, "--ready-file", ready, "--upstream-ca", lab.CaCertificatePath, .. ApplianceProcess.ConnectorArgs]),
         workingDirectory: dir);
 
     private static async Task<JsonDocument> ReportAsync(TestLab lab, string state, string runId)
     {
-        var report = await lab.RunInRunnerAsync("dotnet", [HardenRunnerBinary.Path, "report", "--run", runId, "--format", "json", "--state-dir", state], EnforcementCoreTests.ClientTimeout);
+        var report = await lab.RunInRunnerAsync(HardenRunnerBinary.FileName, HardenRunnerBinary.Args(["report", "--run", runId, "--format", "json", "--state-dir", state]), EnforcementCoreTests.ClientTimeout);
         Assert.True(report.Succeeded, report.ToString());
         return JsonDocument.Parse(report.StandardOutput);
     }

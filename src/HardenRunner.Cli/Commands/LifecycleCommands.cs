@@ -375,7 +375,9 @@ internal static partial class LifecycleCommands
         psi.ArgumentList.Add(self);
         if (Path.GetFileNameWithoutExtension(self) == "dotnet")
         {
-            psi.ArgumentList.Add(typeof(Program).Assembly.Location);
+            // under the dotnet host (a framework-dependent build): the entry assembly beside this process's files; a
+            // Native AOT build is its own executable and never gets here
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, typeof(Program).Assembly.GetName().Name + ".dll"));
         }
 
         foreach (var a in args)

@@ -317,9 +317,9 @@ public static class Appliance
                         ? StopRefused(stderr, request, refusal)
                         : StopRequested(stopping),
                     var c when LiveReport.IsReport(c) => shuttingDown
-                        ? JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = "the appliance is stopping; its final report is being written" })
+                        ? JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = "the appliance is stopping; its final report is being written" }, ControlJson.Default.DictionaryStringString)
                         : await liveReport.AnswerAsync(c, ct).ConfigureAwait(false),
-                    var c => JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = $"unknown command '{c}'" }),
+                    var c => JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = $"unknown command '{c}'" }, ControlJson.Default.DictionaryStringString),
                 },
                 openToAllUsers: stopAuthorization.HasToken);
 
@@ -586,7 +586,7 @@ public static class Appliance
     private static string StopRefused(TextWriter stderr, ControlRequest request, string refusal)
     {
         stderr.WriteLine($"harden-runner: refused a stop request from pid {request.PeerPid} (uid {request.PeerUid}): {refusal}");
-        return JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = "stop refused: " + refusal });
+        return JsonSerializer.Serialize(new Dictionary<string, string> { ["error"] = "stop refused: " + refusal }, ControlJson.Default.DictionaryStringString);
     }
 
     private static string StopRequested(CancellationTokenSource stopping)
@@ -612,7 +612,7 @@ public static class Appliance
             ["dnsPort"] = options.DnsPort,
             ["events"] = tally.Events,
             ["eventsLost"] = eventsLost,
-        });
+        }, ControlJson.Default.DictionaryStringObject);
 
     private static string NewRunId() =>
         DateTimeOffset.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture) + "-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3));

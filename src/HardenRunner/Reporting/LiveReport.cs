@@ -1,4 +1,5 @@
 using System.Text.Json;
+using HardenRunner.Control;
 using HardenRunner.Store;
 
 namespace HardenRunner.Reporting;
@@ -65,7 +66,7 @@ public sealed class LiveReport(IEventStore store, StoreEventSink stored, string 
                 ["run"] = runId,
                 ["format"] = format,
                 ["report"] = text,
-            });
+            }, ControlJson.Default.DictionaryStringString);
         }
         catch (StoreException ex)
         {
@@ -78,5 +79,5 @@ public sealed class LiveReport(IEventStore store, StoreEventSink stored, string 
     }
 
     private static string Error(string message) =>
-        JsonSerializer.Serialize(new Dictionary<string, string>(StringComparer.Ordinal) { ["error"] = message });
+        JsonSerializer.Serialize(new Dictionary<string, string>(StringComparer.Ordinal) { ["error"] = message }, ControlJson.Default.DictionaryStringString);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 
 namespace HardenRunner.Tls;
 
@@ -7,7 +8,8 @@ namespace HardenRunner.Tls;
 /// (a Lazy per key, published through the dictionary). Beyond the capacity the oldest keys are dropped (first in,
 /// first out); a hit takes no lock. A failed creation is not cached.
 /// </summary>
-internal sealed class ServerContextCache<T>(int capacity)
+// Lazy<T> asks for T's constructor (its parameterless form would create a T); ours always passes a factory
+internal sealed class ServerContextCache<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] T>(int capacity)
     where T : class
 {
     private readonly ConcurrentDictionary<string, Lazy<T>> _entries = new(StringComparer.Ordinal);
@@ -17,7 +19,7 @@ internal sealed class ServerContextCache<T>(int capacity)
     public int Count => _entries.Count;
 
     /// <summary>The value for <paramref name="key"/> when it is cached (waiting for a creation in progress).</summary>
-    public bool TryGet(string key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out T? value)
+    public bool TryGet(string key, [NotNullWhen(true)] out T? value)
     {
         value = _entries.TryGetValue(key, out var entry) ? ValueOf(key, entry) : null;
         return value is not null;

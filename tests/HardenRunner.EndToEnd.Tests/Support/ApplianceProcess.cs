@@ -54,9 +54,9 @@ internal sealed class ApplianceProcess : IAsyncDisposable
         var ready = Path.Combine(dir, "ready");
         var state = stateDir ?? Path.Combine(dir, "state");
         var process = lab.StartInRunner(
-            "dotnet",
+            HardenRunnerBinary.FileName,
             // the tests read the event stream as it is written (Events())
-            [HardenRunnerBinary.Path, "run", .. policyArgs, "--state-dir", state, "--ready-file", ready, "--events-jsonl", .. ConnectorArgs, .. extraArgs],
+            HardenRunnerBinary.Args(["run", .. policyArgs, "--state-dir", state, "--ready-file", ready, "--events-jsonl", .. ConnectorArgs, .. extraArgs]),
             environment,
             workingDirectory: dir);
         var appliance = new ApplianceProcess(lab, process, dir, state);
@@ -157,27 +157,60 @@ internal sealed class ApplianceProcess : IAsyncDisposable
     }
 }
 
-/// <summary>Finds the built harden-runner.dll (the test project builds it, without referencing it).</summary>
+/// <summary>
+/// The appliance the end-to-end tests run. By default the solution's build of harden-runner.dll (the test project
+/// builds it, without referencing it), run under <c>dotnet</c>. <c>HARDEN_RUNNER_BINARY</c> names another one: the
+/// Native AOT executable that the deployments ship (<c>dotnet publish src/HardenRunner.Cli -c Release -r linux-x64</c>;
+/// CI tests that one) or a .dll.
+/// </summary>
 internal static class HardenRunnerBinary
 {
+    public const string EnvironmentVariable = "HARDEN_RUNNER_BINARY";
+
+    /// <summary>The repository's root (the directory holding HardenRunner.sln).</summary>
+    public static string RepositoryRoot { get; } = FindRoot();
+
+    /// <summary>The executable or .dll under test.</summary>
     public static string Path { get; } = Find();
 
-    private static string Find()
+    /// <summary>True for a .dll, which runs under <c>dotnet</c>.</summary>
+    public static bool IsDll => Path.EndsWith(".dll", StringComparison.Ordinal);
+
+    /// <summary>The program to start: <c>dotnet</c> for a .dll, else the executable itself.</summary>
+    public static string FileName => IsDll ? "dotnet" : Path;
+
+    /// <summary>The arguments for <see cref="FileName"/>: the .dll first when there is one.</summary>
+    public static string[] Args(params IEnumerable<string> arguments) => IsDll ? [Path, .. arguments] : [.. arguments];
+
+    /// <summary>The whole command line (as the GitHub Action records it), e.g. <c>["dotnet", "…/harden-runner.dll"]</c>.</summary>
+    public static string[] Command => IsDll ? ["dotnet", Path] : [Path];
+
+    /// <summary>The command for a shell script (paths here hold no spaces or quotes).</summary>
+    public static string Shell => string.Join(' ', Command);
+
+    private static string FindRoot()
     {
         var testDir = AppContext.BaseDirectory; // …/tests/HardenRunner.EndToEnd.Tests/bin/<Configuration>/net10.0/
-        var configuration = new DirectoryInfo(testDir).Parent!.Name;
         var dir = new DirectoryInfo(testDir);
         while (dir is not null && !File.Exists(System.IO.Path.Combine(dir.FullName, "HardenRunner.sln")))
         {
             dir = dir.Parent;
         }
 
-        if (dir is null)
+        return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root (HardenRunner.sln) above " + testDir);
+    }
+
+    private static string Find()
+    {
+        var chosen = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrEmpty(chosen))
         {
-            throw new InvalidOperationException("cannot find the repository root (HardenRunner.sln) above " + testDir);
+            var full = System.IO.Path.GetFullPath(chosen);
+            return File.Exists(full) ? full : throw new InvalidOperationException($"{EnvironmentVariable}={chosen}: no such file");
         }
 
-        var dll = System.IO.Path.Combine(dir.FullName, "src", "HardenRunner.Cli", "bin", configuration, "net10.0", "harden-runner.dll");
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
+        var dll = System.IO.Path.Combine(RepositoryRoot, "src", "HardenRunner.Cli", "bin", configuration, "net10.0", "harden-runner.dll");
         return File.Exists(dll) ? dll : throw new InvalidOperationException($"{dll} is missing; build the solution first");
     }
 }
