@@ -22,6 +22,9 @@ internal sealed record DnsScenarioOptions
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>The appliance to measure: a harden-runner.dll or a published executable; default this build's .dll.</summary>
+    public string? Appliance { get; init; }
+
     /// <summary>Also measure every target with dnsperf (when installed), as a cross-check of the C# client.</summary>
     public bool Dnsperf { get; init; }
 
@@ -51,7 +54,7 @@ internal static class DnsScenario
             return 2;
         }
 
-        var appliance = BuildOutput.HardenRunnerDll();
+        var appliance = o.Appliance ?? BuildOutput.HardenRunnerDll();
         var loadBefore = Machine.LoadAverage();
         var self = typeof(DnsScenario).Assembly.Location;
         var labOptions = new LabOptions();
@@ -97,7 +100,8 @@ internal static class DnsScenario
         await output.WriteLineAsync("starting the appliance (block mode) and warming it").ConfigureAwait(false);
         var ready = Path.Combine(dir, "ready");
         var state = Path.Combine(dir, "state");
-        var harden = lab.StartInRunner("dotnet", [appliance, "run", "--policy", Path.Combine(dir, "policy.yml"), "--state-dir", state, "--ready-file", ready, "--upstream-dns", lab.DnsV4.ToString()]);
+        var (file, arguments) = BuildOutput.Command(appliance, "run", "--policy", Path.Combine(dir, "policy.yml"), "--state-dir", state, "--ready-file", ready, "--upstream-dns", lab.DnsV4.ToString());
+        var harden = lab.StartInRunner(file, arguments);
         var watch = Stopwatch.StartNew();
         while (!File.Exists(ready))
         {
@@ -324,6 +328,10 @@ internal static class BuildOutput
         var dll = dir is null ? null : Path.Combine(dir.FullName, "src", "HardenRunner.Cli", "bin", Configuration, "net10.0", "harden-runner.dll");
         return dll is not null && File.Exists(dll) ? dll : throw new InvalidOperationException($"harden-runner.dll ({Configuration}) is missing: build the solution first");
     }
+
+    /// <summary>How to start an appliance: a .dll under <c>dotnet</c>, anything else (the Native AOT executable) as itself.</summary>
+    public static (string FileName, string[] Arguments) Command(string appliance, params IEnumerable<string> arguments) =>
+        appliance.EndsWith(".dll", StringComparison.Ordinal) ? ("dotnet", [appliance, .. arguments]) : (appliance, [.. arguments]);
 }
 
 /// <summary>The machine and settings, for the results.</summary>
@@ -338,7 +346,7 @@ internal static class Machine
         var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "?";
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"machine: {cpu}, {Environment.ProcessorCount} cores, Linux {kernel}, {RuntimeInformation.FrameworkDescription}, build {BuildOutput.Configuration}\n" +
+            $"machine: {cpu}, {Environment.ProcessorCount} cores, Linux {kernel}, {RuntimeInformation.FrameworkDescription}, build {BuildOutput.Configuration}, appliance {o.Appliance ?? "from this build"}\n" +
             $"load: {o.Concurrency} outstanding UDP queries (A, no EDNS) over {o.Names} names, {o.Warmup.TotalSeconds:0.#} s warm-up + {o.Duration.TotalSeconds:0.#} s measured per run, {o.Repetitions} repetitions, timeout {o.Timeout.TotalMilliseconds:0} ms");
     }
 }

@@ -99,8 +99,8 @@ internal sealed class AppliancePath(TestLab lab, string applianceDll, string dir
         await File.WriteAllTextAsync(policy, Policy).ConfigureAwait(false);
         var ready = Path.Combine(dir, "ready");
         _state = Path.Combine(dir, "state");
-        string[] launch = applianceDll.EndsWith(".dll", StringComparison.Ordinal) ? ["dotnet", applianceDll] : [applianceDll];
-        _process = lab.StartInRunner(launch[0], [.. launch[1..], "run", "--policy", policy, "--state-dir", _state, "--ready-file", ready, "--upstream-ca", lab.CaCertificatePath, "--upstream-dns", lab.DnsV4.ToString()]);
+        var (file, arguments) = BuildOutput.Command(applianceDll, "run", "--policy", policy, "--state-dir", _state, "--ready-file", ready, "--upstream-ca", lab.CaCertificatePath, "--upstream-dns", lab.DnsV4.ToString());
+        _process = lab.StartInRunner(file, arguments);
         var watch = Stopwatch.StartNew();
         while (!File.Exists(ready))
         {

@@ -9,6 +9,7 @@ using HardenRunner.LabBench;
 //             --breakdown true also measures the DnsServer alone (no events; JSON-lines events) in the same namespace
 //   https     HTTPS direct vs through the appliance (wrk, h2load, curl; see docs/performance.md);
 //             --squid true also measures Squid (squid-openssl, ssl_bump bump all) intercepting the same flows
+//   --appliance (dns, https) / --appliance-dll (https-probe): a harden-runner.dll, or the published Native AOT executable
 //   https-probe --script FILE [--timeout S] [--appliance false] [--appliance-dll DLL]   a lab (+ the appliance) and a bash script in the
 //             runner namespaces with APPLIANCE_PID, SERVER_PID, LAB_CA, LAB_WORK set: for profiling by hand
 // used by the scenarios inside the lab's runner namespace:
@@ -17,8 +18,8 @@ using HardenRunner.LabBench;
 //   serve-dns --port P --policy FILE [--upstream ADDR:PORT] [--events FILE]   the DnsServer alone (breakdown)
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
-    Console.WriteLine("usage: HardenRunner.LabBench dns [--duration S] [--warmup S] [--repetitions N] [--concurrency N] [--names N] [--timeout-ms MS] [--dnsperf true] [--breakdown true]");
-    Console.WriteLine("       HardenRunner.LabBench https [--duration S] [--warmup S] [--path-warmup S] [--repetitions N] [--connections N] [--threads N] [--streams N] [--download-mib N] [--downloads N] [--first-requests N] [--squid true] [--appliance harden-runner.dll]");
+    Console.WriteLine("usage: HardenRunner.LabBench dns [--duration S] [--warmup S] [--repetitions N] [--concurrency N] [--names N] [--timeout-ms MS] [--dnsperf true] [--breakdown true] [--appliance harden-runner.dll|EXECUTABLE]");
+    Console.WriteLine("       HardenRunner.LabBench https [--duration S] [--warmup S] [--path-warmup S] [--repetitions N] [--connections N] [--threads N] [--streams N] [--download-mib N] [--downloads N] [--first-requests N] [--squid true] [--appliance harden-runner.dll|EXECUTABLE]");
     return args.Length == 0 ? 2 : 0;
 }
 
@@ -42,6 +43,7 @@ switch (args[0])
                 Timeout = TimeSpan.FromMilliseconds(options.Number("timeout-ms", 1000)),
                 Dnsperf = options.Text("dnsperf") is "1" or "true" or "yes",
                 Breakdown = options.Text("breakdown") is "1" or "true" or "yes",
+                Appliance = options.Text("appliance"),
             },
             Console.Out);
 
