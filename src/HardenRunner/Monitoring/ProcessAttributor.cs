@@ -53,14 +53,46 @@ internal sealed class ProcessAttributor(
 
     public Attribution AttributePid(int pid) => Guard(() => pid);
 
-    /// <summary>The report's process object for <paramref name="pid"/>, or null when nothing is known of it.</summary>
+    /// <summary>
+    /// The report's process object for <paramref name="pid"/>, or null when nothing is known of it. While a process
+    /// stays as it was (executable, command line, ancestors, container), every call returns the same object: each
+    /// event of a query burst or a connection then shares one <see cref="ProcessInfo"/>, and the sinks' caches keyed
+    /// by that object (its redacted copy, its encoded JSON) are filled once per process instead of once per lookup.
+    /// </summary>
     public ProcessInfo? Describe(int pid)
     {
         var entry = ancestry.Find(pid);
-        return entry is null
-            ? null
-            : new ProcessInfo(pid, entry.Exe ?? entry.Comm, entry.Cmdline, ancestry.Ancestors(pid)) { Container = Container(entry) };
+        if (entry is null)
+        {
+            return null;
+        }
+
+        var exe = entry.Exe ?? entry.Comm;
+        var ancestors = ancestry.Ancestors(pid);
+        var container = Container(entry);
+        if (_described.TryGetValue(pid, out var known) && Same(known, exe, entry.Cmdline, ancestors, container))
+        {
+            return known;
+        }
+
+        var described = new ProcessInfo(pid, exe, entry.Cmdline, ancestors) { Container = container };
+        if (_described.Count >= MaxRemembered)
+        {
+            _described.Clear(); // bounded like the container cache
+        }
+
+        _described[pid] = described;
+        return described;
     }
+
+    // every field compared by value: a reused pid, an exec or a re-parented ancestor gives a new object
+    private static bool Same(ProcessInfo known, string? exe, string? cmdline, List<AncestorInfo> ancestors, ContainerInfo? container) =>
+        known.Exe == exe
+        && known.Cmdline == cmdline
+        && Equals(known.Container, container)
+        && known.Ancestors.SequenceEqual(ancestors);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, ProcessInfo> _described = new();
 
     /// <summary>
     /// The container of a table entry, read once per process (pid and start time; an exit or an exec replaces the
