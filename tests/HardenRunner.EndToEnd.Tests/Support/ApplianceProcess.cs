@@ -183,7 +183,7 @@ internal static class HardenRunnerBinary
     public static string[] Args(params IEnumerable<string> arguments) => IsDll ? [Path, .. arguments] : [.. arguments];
 
     /// <summary>The whole command line (as the GitHub Action records it), e.g. <c>["dotnet", "…/harden-runner.dll"]</c>.</summary>
-    public static string[] Command => IsDll ? ["dotnet", Path] : [Path];
+    public static string[] Command => [FileName, .. Args()];
 
     /// <summary>The command for a shell script (paths here hold no spaces or quotes).</summary>
     public static string Shell => string.Join(' ', Command);

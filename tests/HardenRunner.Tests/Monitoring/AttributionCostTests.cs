@@ -68,9 +68,10 @@ public class AttributionCostTests(ITestOutputHelper output)
             var self = Environment.ProcessId;
             var fds = ProcFs.ListNumeric(ProcFs.PidPath(self, "fd"));
             var held = fds.Where(fd => ProcFs.FdSocketInode(self, fd) == inode).ToList();
+            var pids = ProcFs.ListPids();
             Assert.Fail(
                 $"no holder of socket inode {inode}: the search scanned {index.ProcessesScanned} processes and read {index.LinksRead} links; " +
-                $"/proc lists {ProcFs.ListPids().Count} processes, this one (pid {self}) {(ProcFs.ListPids().Contains(self) ? "among them" : "NOT among them")}; " +
+                $"/proc lists {pids.Count} processes, this one (pid {self}) {(pids.Contains(self) ? "among them" : "NOT among them")}; " +
                 $"it lists {fds.Count} fds, {(held.Count == 0 ? "none of them" : "fd " + string.Join(", ", held))} holding the socket now");
         }
 
