@@ -16,6 +16,27 @@ public sealed class DecodeCache
     public const int Capacity = 4096;
 
     private readonly Dictionary<string, ProcessInfo> _processes = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, ProcessInfo> _stored = [];
+
+    /// <summary>The process stored apart from its events under <paramref name="id"/> (SQLite's <c>processes</c> table), decoded once per read.</summary>
+    internal ProcessInfo StoredProcess(long id, System.Data.Common.DbDataReader row, int jsonOrdinal)
+    {
+        if (_stored.TryGetValue(id, out var known))
+        {
+            return known;
+        }
+
+        if (_stored.Count >= Capacity)
+        {
+            _stored.Clear();
+        }
+
+        var decoded = EventCodec.DecodeProcess(row.IsDBNull(jsonOrdinal)
+            ? throw new StoreException($"an event references process {id}, which is not in the store")
+            : row.GetString(jsonOrdinal));
+        _stored[id] = decoded;
+        return decoded;
+    }
 
     internal ProcessInfo Process(string json, JsonElement element, Func<JsonElement, ProcessInfo> decode)
     {

@@ -28,6 +28,12 @@ public sealed record EncodedEvent(
     string? StepAction,
     byte[] DataUtf8)
 {
+    /// <summary>
+    /// The event's (redacted) process when <see cref="DataUtf8"/> leaves it out, for a store that keeps each process once
+    /// and references it (<see cref="EventCodec.EncodeAll(IReadOnlyList{ApplianceEvent}, bool)"/>); null otherwise.
+    /// </summary>
+    public ProcessInfo? SeparateProcess { get; init; }
+
     /// <summary>The whole event as JSON text (<see cref="DataUtf8"/> decoded).</summary>
     public string Data => System.Text.Encoding.UTF8.GetString(DataUtf8);
 }
@@ -55,44 +61,85 @@ public static class EventCodec
 
     public static string DecisionText(Decision d) => d == Decision.Allow ? "allow" : "deny";
 
-    /// <summary>Encodes (and redacts) a batch; an event type the store does not keep fails the whole batch.</summary>
-    public static EncodedEvent[] EncodeAll(IReadOnlyList<ApplianceEvent> events)
+    /// <summary>
+    /// Encodes (and redacts) a batch; an event type the store does not keep fails the whole batch. With
+    /// <paramref name="separateProcess"/> the JSON leaves out the event's process object, which is returned in
+    /// <see cref="EncodedEvent.SeparateProcess"/> instead (the SQLite store keeps each process once).
+    /// </summary>
+    public static EncodedEvent[] EncodeAll(IReadOnlyList<ApplianceEvent> events, bool separateProcess = false)
     {
         ArgumentNullException.ThrowIfNull(events);
         var encoded = new EncodedEvent[events.Count];
         for (var i = 0; i < encoded.Length; i++)
         {
-            encoded[i] = Encode(events[i]);
+            encoded[i] = Encode(events[i], separateProcess);
         }
 
         return encoded;
     }
 
-    /// <summary>Encodes a redacted copy of <paramref name="e"/>. Throws <see cref="ArgumentException"/> for event types the store does not keep.</summary>
-    public static EncodedEvent Encode(ApplianceEvent e)
+    /// <summary>Encodes a redacted copy of <paramref name="e"/>, its process included. Throws <see cref="ArgumentException"/> for event types the store does not keep.</summary>
+    public static EncodedEvent Encode(ApplianceEvent e) => Encode(e, separateProcess: false);
+
+    /// <summary>
+    /// Encodes a redacted copy of <paramref name="e"/>; see <see cref="EncodeAll"/> for <paramref name="separateProcess"/>.
+    /// Throws <see cref="ArgumentException"/> for event types the store does not keep.
+    /// </summary>
+    public static EncodedEvent Encode(ApplianceEvent e, bool separateProcess)
     {
         ArgumentNullException.ThrowIfNull(e);
         var r = Reporting.EventRedactor.Redact(e);
+        var embed = !separateProcess;
         return r switch
         {
             NetworkEvent n => new EncodedEvent(
                 EventKind.Network, n.Time, n.Kind, n.Host, n.Address, n.Port, DecisionText(n.Decision), n.Action, n.Method, n.Path,
-                null, null, null, n.Process?.Pid, n.Step?.Action, Json(w => WriteNetwork(w, n))),
+                null, null, null, n.Process?.Pid, n.Step?.Action, Json(w => WriteNetwork(w, n, embed)))
+            { SeparateProcess = embed ? null : n.Process },
             DetectionEvent d => new EncodedEvent(
                 EventKind.Detection, d.Time, null, null, null, null, null, null, null, null,
-                null, d.Type, d.Severity, d.Process?.Pid, d.Step?.Action, Json(w => WriteDetection(w, d))),
+                null, d.Type, d.Severity, d.Process?.Pid, d.Step?.Action, Json(w => WriteDetection(w, d, embed)))
+            { SeparateProcess = embed ? null : d.Process },
             ProcessEvent p => new EncodedEvent(
                 EventKind.Process, p.Time, null, null, null, null, null, null, null, null,
                 null, null, null, p.Pid, p.Step?.Action, Json(w => WriteProcess(w, p))),
             FileEvent f => new EncodedEvent(
                 EventKind.File, f.Time, null, null, null, null, null, null, null, f.Path,
-                f.Operation, null, null, f.Process?.Pid, f.Step?.Action, Json(w => WriteFile(w, f))),
+                f.Operation, null, null, f.Process?.Pid, f.Step?.Action, Json(w => WriteFile(w, f, embed)))
+            { SeparateProcess = embed ? null : f.Process },
             _ => throw new ArgumentException($"the store does not keep events of type {e.GetType().Name}", nameof(e)),
         };
     }
 
-    /// <summary>Rebuilds an event from its kind, time and JSON. Throws <see cref="StoreException"/> for malformed data.</summary>
-    public static ApplianceEvent Decode(EventKind kind, DateTimeOffset time, string data, DecodeCache? cache = null)
+    /// <summary>A process object as JSON (DESIGN §5), the bytes embedded in events; encoded once per process object.</summary>
+    public static byte[] ProcessJson(ProcessInfo p)
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        return EncodedProcesses.GetValue(p, EncodeProcessInfo);
+    }
+
+    /// <summary>Reads a process object written by <see cref="ProcessJson"/>. Throws <see cref="StoreException"/> for malformed data.</summary>
+    public static ProcessInfo DecodeProcess(string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.ValueKind == JsonValueKind.Object
+                ? ReadProcess(doc.RootElement)
+                : throw new FormatException("not a JSON object");
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new StoreException($"a stored process is malformed: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds an event from its kind, time and JSON. <paramref name="process"/> is the event's process when the store
+    /// keeps it apart from the JSON; otherwise the JSON's own process object is read. Throws <see cref="StoreException"/>
+    /// for malformed data.
+    /// </summary>
+    public static ApplianceEvent Decode(EventKind kind, DateTimeOffset time, string data, DecodeCache? cache = null, ProcessInfo? process = null)
     {
         try
         {
@@ -113,13 +160,13 @@ public static class EventCodec
                     Str(o, "path"),
                     Str(o, "queryType"))
                 {
-                    Process = ReadProcess(o, cache),
+                    Process = process ?? ReadProcess(o, cache),
                     Step = ReadStep(o),
                     GitHub = GitHubCallCodec.Read(o),
                 },
                 EventKind.Detection => new DetectionEvent(time, Req(o, "type"), Req(o, "severity"), Str(o, "summary") ?? "", ReadEvidence(o))
                 {
-                    Process = ReadProcess(o, cache),
+                    Process = process ?? ReadProcess(o, cache),
                     Step = ReadStep(o),
                 },
                 EventKind.Process => new ProcessEvent(
@@ -132,7 +179,7 @@ public static class EventCodec
                     o.GetProperty("uid").GetInt32(),
                     o.GetProperty("euid").GetInt32(),
                     ReadStep(o)),
-                EventKind.File => new FileEvent(time, Req(o, "path"), Req(o, "operation"), o.GetProperty("tracked").GetBoolean(), ReadProcess(o, cache), ReadStep(o)),
+                EventKind.File => new FileEvent(time, Req(o, "path"), Req(o, "operation"), o.GetProperty("tracked").GetBoolean(), process ?? ReadProcess(o, cache), ReadStep(o)),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
             };
         }
@@ -154,7 +201,7 @@ public static class EventCodec
 
         // the same process object is written with every event of its connection or query burst: encoded once
         w.WritePropertyName(name);
-        w.WriteRawValue(EncodedProcesses.GetValue(p, EncodeProcessInfo), skipInputValidation: true);
+        w.WriteRawValue(ProcessJson(p), skipInputValidation: true);
     }
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ProcessInfo, byte[]> EncodedProcesses = [];
@@ -224,7 +271,7 @@ public static class EventCodec
         }
     }
 
-    private static void WriteNetwork(Utf8JsonWriter w, NetworkEvent n)
+    private static void WriteNetwork(Utf8JsonWriter w, NetworkEvent n, bool embedProcess)
     {
         w.WriteString("kind", n.Kind);
         WriteNullable(w, "host", n.Host);
@@ -236,12 +283,16 @@ public static class EventCodec
         w.WriteString("decision", DecisionText(n.Decision));
         w.WriteString("action", n.Action);
         w.WriteString("rule", n.Rule);
-        WriteProcessInfo(w, "process", n.Process);
+        if (embedProcess)
+        {
+            WriteProcessInfo(w, "process", n.Process);
+        }
+
         WriteStepInfo(w, "step", n.Step);
         GitHubCallCodec.Write(w, n.GitHub);
     }
 
-    private static void WriteDetection(Utf8JsonWriter w, DetectionEvent d)
+    private static void WriteDetection(Utf8JsonWriter w, DetectionEvent d, bool embedProcess)
     {
         w.WriteString("type", d.Type);
         w.WriteString("severity", d.Severity);
@@ -253,7 +304,11 @@ public static class EventCodec
         }
 
         w.WriteEndObject();
-        WriteProcessInfo(w, "process", d.Process);
+        if (embedProcess)
+        {
+            WriteProcessInfo(w, "process", d.Process);
+        }
+
         WriteStepInfo(w, "step", d.Step);
     }
 
@@ -269,12 +324,16 @@ public static class EventCodec
         WriteStepInfo(w, "step", p.Step);
     }
 
-    private static void WriteFile(Utf8JsonWriter w, FileEvent f)
+    private static void WriteFile(Utf8JsonWriter w, FileEvent f, bool embedProcess)
     {
         w.WriteString("path", f.Path);
         w.WriteString("operation", f.Operation);
         w.WriteBoolean("tracked", f.Tracked);
-        WriteProcessInfo(w, "process", f.Process);
+        if (embedProcess)
+        {
+            WriteProcessInfo(w, "process", f.Process);
+        }
+
         WriteStepInfo(w, "step", f.Step);
     }
 

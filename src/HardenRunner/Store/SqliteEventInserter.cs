@@ -24,8 +24,11 @@ internal sealed class SqliteEventInserter : IDisposable
         _statement = statement;
     }
 
-    /// <summary>Inserts one event of run <paramref name="runId"/> (the columns in <see cref="Columns"/> order).</summary>
-    public void Insert(string runId, EncodedEvent e)
+    /// <summary>
+    /// Inserts one event of run <paramref name="runId"/> (the columns in <see cref="Columns"/> order);
+    /// <paramref name="processId"/> is the row in <c>processes</c> of its <see cref="EncodedEvent.SeparateProcess"/>.
+    /// </summary>
+    public void Insert(string runId, EncodedEvent e, long? processId)
     {
         var statement = _statement ?? throw new ObjectDisposedException(nameof(SqliteEventInserter));
         try
@@ -47,6 +50,7 @@ internal sealed class SqliteEventInserter : IDisposable
             Integer(statement, 15, e.Pid);
             Text(statement, 16, e.StepAction);
             Check(raw.sqlite3_bind_text(statement, 17, e.DataUtf8.AsSpan()), "bind an event");
+            Check(processId is { } p ? raw.sqlite3_bind_int64(statement, 18, p) : raw.sqlite3_bind_null(statement, 18), "bind an event");
             var rc = raw.sqlite3_step(statement);
             if (rc != Done)
             {
@@ -72,7 +76,7 @@ internal sealed class SqliteEventInserter : IDisposable
     public static readonly string[] Columns =
     [
         "run_id", "time", "kind", "net_kind", "host", "address", "port", "decision", "action", "method", "path",
-        "operation", "detection_type", "severity", "pid", "step_action", "data",
+        "operation", "detection_type", "severity", "pid", "step_action", "data", "process_id",
     ];
 
     /// <summary>The statement <see cref="Insert"/> runs.</summary>

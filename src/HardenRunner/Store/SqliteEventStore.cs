@@ -24,6 +24,12 @@ public sealed class SqliteEventStore : IEventStore
     private readonly SqliteEventInserter _insert;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly HashSet<string> _knownRuns = new(StringComparer.Ordinal);
+
+    // the rows in `processes` of the run last appended to, by the (redacted) process object and by its JSON; only ever
+    // holds rows of committed transactions (a failed append forgets them all)
+    private string? _processRun;
+    private ConditionalWeakTable<ProcessInfo, StrongBox<long>> _processIds = [];
+    private readonly Dictionary<string, long> _processIdsByJson = new(StringComparer.Ordinal);
     private bool _disposed;
 
     private SqliteEventStore(string path, string connectionString, SqliteConnection writer, int schemaVersion, bool durable)
@@ -187,7 +193,7 @@ public sealed class SqliteEventStore : IEventStore
         }
 
         // encode (and redact) before taking the lock: an unsupported event fails the call before anything is written
-        var encoded = EventCodec.EncodeAll(events);
+        var encoded = EventCodec.EncodeAll(events, separateProcess: true);
 
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -203,13 +209,28 @@ public sealed class SqliteEventStore : IEventStore
                 _knownRuns.Add(runId);
             }
 
-            using var tx = _writer.BeginTransaction(deferred: false);
-            foreach (var e in encoded)
+            if (!string.Equals(_processRun, runId, StringComparison.Ordinal))
             {
-                _insert.Insert(runId, e);
+                ForgetProcessIds();
+                _processRun = runId;
             }
 
-            tx.Commit();
+            using var tx = _writer.BeginTransaction(deferred: false);
+            try
+            {
+                foreach (var e in encoded)
+                {
+                    _insert.Insert(runId, e, e.SeparateProcess is { } p ? ProcessId(tx, runId, p) : null);
+                }
+
+                tx.Commit();
+            }
+            catch
+            {
+                // the process rows this transaction added are rolled back with it
+                ForgetProcessIds();
+                throw;
+            }
         }
         catch (SqliteException ex)
         {
@@ -280,16 +301,30 @@ public sealed class SqliteEventStore : IEventStore
         ArgumentException.ThrowIfNullOrEmpty(runId);
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         await using var cmd = connection.CreateCommand();
-        cmd.CommandText = "SELECT seq, time, data FROM events WHERE run_id = $run AND kind = $kind ORDER BY seq";
+        cmd.CommandText = $"{SelectEvents()} WHERE e.run_id = $run AND e.kind = $kind ORDER BY e.seq";
         cmd.Parameters.AddWithValue("$run", runId);
         cmd.Parameters.AddWithValue("$kind", EventKinds.Name(kind));
         await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var cache = new DecodeCache();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            var e = EventCodec.Decode(kind, EventCodec.ParseTime(reader.GetString(1)), reader.GetString(2), cache);
-            yield return new StoredEvent(reader.GetInt64(0), runId, e);
+            yield return new StoredEvent(reader.GetInt64(0), runId, DecodeRow(reader, kind, cache));
         }
+    }
+
+    /// <summary>
+    /// What every read of events selects, for <see cref="DecodeRow"/>: seq, time, data, process_id and the referenced
+    /// process's JSON (columns 0–4; a query may add its own after them). Rows written before schema version 5 have no
+    /// process_id and carry their process inside data.
+    /// </summary>
+    internal static string SelectEvents(string moreColumns = "") =>
+        $"SELECT e.seq, e.time, e.data, e.process_id, p.data{moreColumns} FROM events e LEFT JOIN processes p ON p.id = e.process_id";
+
+    /// <summary>Decodes a row selected by <see cref="SelectEvents"/>. Throws <see cref="StoreException"/> for malformed data.</summary>
+    internal static ApplianceEvent DecodeRow(SqliteDataReader row, EventKind kind, DecodeCache cache)
+    {
+        var process = row.IsDBNull(3) ? null : cache.StoredProcess(row.GetInt64(3), row, 4);
+        return EventCodec.Decode(kind, EventCodec.ParseTime(row.GetString(1)), row.GetString(2), cache, process);
     }
 
     public async Task<long> CountEventsAsync(string runId, EventKind? kind = null, CancellationToken cancellationToken = default)
@@ -330,6 +365,46 @@ public sealed class SqliteEventStore : IEventStore
     }
 
     internal static string ModeText(EgressMode mode) => mode == EgressMode.Block ? "block" : "audit";
+
+    /// <summary>
+    /// The row in <c>processes</c> for <paramref name="process"/> in run <paramref name="runId"/>: a run's thousands of
+    /// events per process reference one row rather than each repeating its command line and ancestors (about three
+    /// quarters of a DNS event's JSON). Found by the object (attribution and redaction share one per process), then by
+    /// its JSON; else inserted in the caller's transaction.
+    /// </summary>
+    private long ProcessId(SqliteTransaction tx, string runId, ProcessInfo process)
+    {
+        if (_processIds.TryGetValue(process, out var known))
+        {
+            return known.Value;
+        }
+
+        var json = System.Text.Encoding.UTF8.GetString(EventCodec.ProcessJson(process));
+        if (!_processIdsByJson.TryGetValue(json, out var id))
+        {
+            using var cmd = _writer.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "INSERT INTO processes (run_id, data) VALUES ($run, $data) RETURNING id";
+            cmd.Parameters.AddWithValue("$run", runId);
+            cmd.Parameters.AddWithValue("$data", json);
+            id = Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+            if (_processIdsByJson.Count >= DecodeCache.Capacity)
+            {
+                _processIdsByJson.Clear();
+            }
+
+            _processIdsByJson[json] = id;
+        }
+
+        _processIds.AddOrUpdate(process, new StrongBox<long>(id));
+        return id;
+    }
+
+    private void ForgetProcessIds()
+    {
+        _processIds = [];
+        _processIdsByJson.Clear();
+    }
 
     /// <summary>Runs one UPDATE of the run <paramref name="runId"/> (<c>$id</c>) on the writer; an unknown run is an error.</summary>
     private async Task UpdateRunRowAsync(string runId, string verb, string sql, Action<SqliteParameterCollection> bind, CancellationToken cancellationToken)

@@ -66,6 +66,14 @@ internal static class SqliteMigrations
                 ended         INTEGER NOT NULL DEFAULT 0
             );
             """),
+        new(5, "each process of a run stored once and referenced by its events", """
+            CREATE TABLE processes (
+                id     INTEGER PRIMARY KEY,
+                run_id TEXT NOT NULL REFERENCES runs (id),
+                data   TEXT NOT NULL
+            );
+            ALTER TABLE events ADD COLUMN process_id INTEGER REFERENCES processes (id);
+            """),
     ];
 
     public static int Latest => All[^1].Version;

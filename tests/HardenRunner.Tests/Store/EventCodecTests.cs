@@ -47,6 +47,32 @@ public sealed class EventCodecTests
     }
 
     [Fact]
+    public void Encode_WithTheProcessApart_LeavesItOutOfTheJson_AndDecodeTakesItBack()
+    {
+        var process = new ProcessInfo(42, "/usr/bin/curl", "curl -H 'Authorization: Bearer ghp_abcdefghijklmnopqrstuvwxyz0123456789' https://x.test", [new AncestorInfo(1, "/sbin/init")]);
+        var e = new NetworkEvent(DateTimeOffset.UnixEpoch, "https", "a.test", "192.0.2.1", 443, Decision.Allow, NetworkEvent.Passed, "r", "GET", "/") { Process = process, Step = new StepInfo("__run", null) };
+        var apart = EventCodec.Encode(e, separateProcess: true);
+        var whole = EventCodec.Encode(e);
+        Assert.DoesNotContain("\"process\"", apart.Data, StringComparison.Ordinal);
+        Assert.Null(whole.SeparateProcess);
+        var stored = Assert.IsType<ProcessInfo>(apart.SeparateProcess);
+        Assert.DoesNotContain("ghp_abcdefghijklmnopqrstuvwxyz0123456789", stored.Cmdline, StringComparison.Ordinal);
+        Assert.Equal(Encoding.UTF8.GetString(EventCodec.ProcessJson(stored)), Encoding.UTF8.GetString(EventCodec.ProcessJson(EventCodec.DecodeProcess(Encoding.UTF8.GetString(EventCodec.ProcessJson(stored))))));
+
+        var rebuilt = EventCodec.Decode(apart.Kind, apart.Time, apart.Data, null, EventCodec.DecodeProcess(Encoding.UTF8.GetString(EventCodec.ProcessJson(stored))));
+        Assert.Equal(SampleEvents.Canonical(EventCodec.Decode(whole.Kind, whole.Time, whole.Data)), SampleEvents.Canonical(rebuilt));
+        Assert.Null(Assert.IsType<NetworkEvent>(EventCodec.Decode(apart.Kind, apart.Time, apart.Data)).Process);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("[]")]
+    [InlineData("{\"exe\":\"/bin/sh\"}")]
+    [InlineData("{\"pid\":\"seven\"}")]
+    public void DecodeProcess_Malformed_IsAStoreError(string json) =>
+        Assert.Throws<StoreException>(() => EventCodec.DecodeProcess(json));
+
+    [Fact]
     public void AProcessInAPod_CarriesItsContainer_AndDecodesBack_WhileAHostProcessIsWrittenAsBefore()
     {
         var pod = new ContainerInfo("containerd", new string('a', 64), "web-7d4b9c-xk2p", "0d2d4a3e-6f1b-4c5d-9e8f-7a6b5c4d3e2f", "ci-jobs");

@@ -32,7 +32,7 @@ public sealed class SqliteEventStoreTests : EventStoreContractTests
 
         using var c = RawConnection(store.DatabasePath);
         Assert.Equal("wal", Scalar(c, "PRAGMA journal_mode"));
-        Assert.Equal([1L, 2L, 3L, 4L], Column(c, "SELECT version FROM schema_version ORDER BY version"));
+        Assert.Equal([1L, 2L, 3L, 4L, 5L], Column(c, "SELECT version FROM schema_version ORDER BY version"));
     }
 
     [Fact]
@@ -147,6 +147,106 @@ public sealed class SqliteEventStoreTests : EventStoreContractTests
             Column(c, "SELECT kind || '|' || net_kind || '|' || COALESCE(host, '') || '|' || port || '|' || decision || '|' || action || '|' || COALESCE(method, '') || '|' || COALESCE(path, '') || '|' || COALESCE(pid, '') || COALESCE('|' || step_action, '') FROM events WHERE kind = 'network' ORDER BY seq").Cast<string>());
         Assert.Equal(["firewall-tampered|high|77"], Column(c, "SELECT detection_type || '|' || severity || '|' || pid FROM events WHERE kind = 'detection'").Cast<string>());
         Assert.Equal(["modify|/home/runner/work/app/app/src/index6.js"], Column(c, "SELECT operation || '|' || path FROM events WHERE kind = 'file'").Cast<string>());
+    }
+
+    [Fact]
+    public async Task AProcess_IsStoredOncePerRun_AndItsEventsReferenceIt_RedactedAndReadBackWhole()
+    {
+        var secret = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+        var curl = new ProcessInfo(42, "/usr/bin/curl", $"curl -H 'Authorization: Bearer {secret}' https://allowed.test", [new AncestorInfo(40, "/usr/bin/bash"), new AncestorInfo(1, "/sbin/init")]);
+        var sameContent = curl with { Ancestors = [.. curl.Ancestors] }; // another object, equal JSON
+        var git = new ProcessInfo(43, "/usr/bin/git", "git fetch", [new AncestorInfo(1, "/sbin/init")]);
+        NetworkEvent Dns(int i, ProcessInfo? p) => SampleEvents.Dns(i) with { Process = p };
+        await Store.BeginRunAsync(SampleEvents.Run("r1"));
+        await Store.BeginRunAsync(SampleEvents.Run("r2"));
+        await Store.AppendAsync("r1", [Dns(1, curl), Dns(2, curl), Dns(3, null), Dns(4, git)]);
+        await Store.AppendAsync("r1", [Dns(5, sameContent), Dns(6, curl), new FileEvent(SampleEvents.T0, "/w/a.c", FileEvent.Modify, true, git, null)]);
+        await Store.AppendAsync("r2", [Dns(7, curl)]);
+
+        using var c = RawConnection(((SqliteEventStore)Store).DatabasePath);
+        Assert.Equal(["r1|42", "r1|43", "r2|42"], Column(c, "SELECT run_id || '|' || json_extract(data, '$.pid') FROM processes ORDER BY id").Cast<string>());
+        Assert.Equal(0L, Scalar(c, "SELECT COUNT(*) FROM events WHERE json_extract(data, '$.process') IS NOT NULL OR data LIKE '%\"process\"%'"));
+        Assert.Equal(0L, Scalar(c, $"SELECT COUNT(*) FROM processes WHERE data LIKE '%{secret}%'"));
+        Assert.Equal(
+            [1L, 1L, null, 2L, 1L, 1L, 2L, 3L],
+            Column(c, "SELECT process_id FROM events ORDER BY seq").Select(v => v is DBNull ? (long?)null : (long)v));
+
+        var read = new List<NetworkEvent>();
+        await foreach (var e in Store.ReadEventsAsync("r1", EventKind.Network))
+        {
+            read.Add((NetworkEvent)e.Event);
+        }
+
+        Assert.Equal([42, 42, null, 43, 42, 42], read.Select(e => e.Process?.Pid));
+        Assert.Same(read[0].Process, read[1].Process);
+        Assert.Equal(["/usr/bin/bash", "/sbin/init"], read[0].Process!.Ancestors.Select(a => a.Exe));
+        Assert.DoesNotContain(secret, read[0].Process!.Cmdline, StringComparison.Ordinal);
+        Assert.StartsWith("curl -H", read[0].Process!.Cmdline, StringComparison.Ordinal);
+        await foreach (var f in Store.ReadEventsAsync("r1", EventKind.File))
+        {
+            Assert.Equal("git fetch", ((FileEvent)f.Event).Process!.Cmdline);
+        }
+    }
+
+    [Fact]
+    public async Task AFailedAppend_LeavesNoProcessBehind_AndTheNextAppendStoresItAgain()
+    {
+        var path = ((SqliteEventStore)Store).DatabasePath;
+        await Store.BeginRunAsync(SampleEvents.Run("r1"));
+        using (var c = RawConnection(path))
+        {
+            // the second event of the batch fails after its process row was written in the same transaction
+            Exec(c, "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.host = 'refused.test' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+        }
+
+        var curl = SampleEvents.Curl();
+        var refused = SampleEvents.Https(2) with { Host = "refused.test", Process = curl };
+        var ex = await Assert.ThrowsAsync<StoreException>(() => Store.AppendAsync("r1", [SampleEvents.Https(1) with { Process = curl }, refused]));
+        Assert.Contains("refused by the test", ex.Message, StringComparison.Ordinal);
+        using (var c = RawConnection(path))
+        {
+            Assert.Equal(0L, Scalar(c, "SELECT COUNT(*) FROM processes"));
+            Exec(c, "DROP TRIGGER refuse");
+        }
+
+        await Store.AppendAsync("r1", [SampleEvents.Https(3) with { Process = curl }]);
+        await foreach (var e in Store.ReadEventsAsync("r1", EventKind.Network))
+        {
+            Assert.Equal("/usr/bin/curl", ((NetworkEvent)e.Event).Process!.Exe);
+        }
+
+        Assert.Equal(1, await Store.CountEventsAsync("r1"));
+    }
+
+    [Fact]
+    public async Task Open_VersionFourDatabase_ReadsItsEmbeddedProcesses_AndStoresNewOnesApart()
+    {
+        var path = _dir.File("v4.db");
+        var old = EventCodec.Encode(SampleEvents.Https(1));
+        using (var c = RawConnection(path))
+        {
+            Assert.Equal(4, SqliteMigrations.Migrate(c, target: 4));
+            Exec(c, "INSERT INTO runs (id, started_at, mode) VALUES ('legacy', '2024-01-01T00:00:00.0000000Z', 'block')");
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "INSERT INTO events (run_id, time, kind, net_kind, host, port, decision, action, pid, data) VALUES ('legacy', '2024-01-01T00:00:01.0000000Z', 'network', 'https', 'allowed.test', 443, 'allow', 'passed', 4242, $data)";
+            cmd.Parameters.AddWithValue("$data", old.Data);
+            cmd.ExecuteNonQuery();
+        }
+
+        SqliteConnection.ClearAllPools();
+        await using var store = SqliteEventStore.Open(path);
+        Assert.Equal(5, store.SchemaVersion);
+        await store.AppendAsync("legacy", [SampleEvents.Https(2)]);
+        var read = new List<NetworkEvent>();
+        await foreach (var e in store.ReadEventsAsync("legacy", EventKind.Network))
+        {
+            read.Add((NetworkEvent)e.Event);
+        }
+
+        Assert.Equal(2, read.Count);
+        Assert.All(read, e => Assert.Equal(System.Text.Json.JsonSerializer.Serialize(SampleEvents.Curl()), System.Text.Json.JsonSerializer.Serialize(e.Process)));
+        using var check = RawConnection(path);
+        Assert.Equal([null, 1L], Column(check, "SELECT process_id FROM events ORDER BY seq").Select(v => v is DBNull ? (long?)null : (long)v));
     }
 
     private static SqliteConnection RawConnection(string path)

@@ -427,7 +427,7 @@ public sealed class FleetEventStore : IEventStore
     private Task<List<(long Seq, ApplianceEvent Event)>> ReadBatchAsync(string runId, long afterSeq) => LocalAsync(() =>
     {
         using var cmd = _state.CreateCommand();
-        cmd.CommandText = "SELECT seq, kind, time, data FROM events WHERE run_id = $r AND seq > $s ORDER BY seq LIMIT $n";
+        cmd.CommandText = $"{SqliteEventStore.SelectEvents(", e.kind")} WHERE e.run_id = $r AND e.seq > $s ORDER BY e.seq LIMIT $n";
         cmd.Parameters.AddWithValue("$r", runId);
         cmd.Parameters.AddWithValue("$s", afterSeq);
         cmd.Parameters.AddWithValue("$n", _options.BatchSize);
@@ -436,8 +436,7 @@ public sealed class FleetEventStore : IEventStore
         var cache = new DecodeCache();
         while (r.Read())
         {
-            var kind = ParseKind(r.GetString(1));
-            result.Add((r.GetInt64(0), EventCodec.Decode(kind, EventCodec.ParseTime(r.GetString(2)), r.GetString(3), cache)));
+            result.Add((r.GetInt64(0), SqliteEventStore.DecodeRow(r, ParseKind(r.GetString(5)), cache)));
         }
 
         return result;
