@@ -274,7 +274,11 @@ public sealed class DnsServer : IAsyncDisposable
         if (_attribution is not null && packet.Length >= DnsWire.HeaderLength && !DnsWire.IsResponse(packet))
         {
             var from = (IPEndPoint)ToEndPoint(client);
-            origin = _options.OwnSockets?.Contains(from) == true ? Self() : _attribution.Udp(from, local);
+            // a query that reached this socket through the firewall's redirect was sent to port 53 (resolv.conf names
+            // 127.0.0.1): a connected client socket (glibc's) is found exactly only by that peer, so it is tried first
+            origin = _options.OwnSockets?.Contains(from) == true ? Self()
+                : local.Port == DnsWire.Port ? _attribution.Udp(from, local)
+                : _attribution.Udp(from, new IPEndPoint(local.Address, DnsWire.Port), local);
         }
 
         var action = _handler.Classify(packet, tcp: false, origin, out var response, out var query, out var verdict);

@@ -7,6 +7,10 @@ namespace HardenRunner.Dns;
 internal static class DnsWire
 {
     public const int HeaderLength = 12;
+
+    /// <summary>The port clients send DNS queries to.</summary>
+    public const int Port = 53;
+
     public const int MaxNameLength = 255;
     public const int MaxLabelLength = 63;
     public const int MaxMessageLength = 65535;

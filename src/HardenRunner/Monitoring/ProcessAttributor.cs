@@ -27,9 +27,10 @@ public interface IProcessAttributor
     /// <summary>
     /// A UDP datagram (a DNS query): <paramref name="client"/> is its source address and port;
     /// <paramref name="destination"/> the address it was sent to (the DNS server's local end, or the original
-    /// destination of a redirected query), when known — it makes the lookup exact and finds connected sockets.
+    /// destination of a redirected query), when known — it makes the lookup exact and finds connected sockets;
+    /// <paramref name="alternate"/> a second guess at it, tried before listing sockets.
     /// </summary>
-    Attribution AttributeUdp(IPEndPoint client, IPEndPoint? destination = null);
+    Attribution AttributeUdp(IPEndPoint client, IPEndPoint? destination = null, IPEndPoint? alternate = null);
 
     /// <summary>A process known by pid (a fanotify writer, a detector's subject).</summary>
     Attribution AttributePid(int pid);
@@ -49,7 +50,8 @@ internal sealed class ProcessAttributor(
     public Attribution AttributeTcp(IPEndPoint client, IPEndPoint? originalDestination) =>
         Guard(() => owners?.TcpOwner(client, originalDestination));
 
-    public Attribution AttributeUdp(IPEndPoint client, IPEndPoint? destination = null) => Guard(() => owners?.UdpOwner(client, destination));
+    public Attribution AttributeUdp(IPEndPoint client, IPEndPoint? destination = null, IPEndPoint? alternate = null) =>
+        Guard(() => owners?.UdpOwner(client, destination, alternate));
 
     public Attribution AttributePid(int pid) => Guard(() => pid);
 

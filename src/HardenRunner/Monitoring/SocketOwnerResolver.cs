@@ -20,6 +20,7 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
     private long _found;
     private long _ticks;
     private long _foreignSearches;
+    private long _udpDumps;
 
     public long Lookups => Interlocked.Read(ref _lookups);
 
@@ -32,6 +33,9 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
 
     /// <summary>How many lookups went on to search other network namespaces.</summary>
     public long ForeignSearches => Interlocked.Read(ref _foreignSearches);
+
+    /// <summary>How many UDP lookups listed the sockets on the client's port because no exact lookup found it (a dump walks the kernel's whole UDP table).</summary>
+    public long UdpDumps => Interlocked.Read(ref _udpDumps);
 
     /// <summary>
     /// The owner of a TCP socket whose local end is <paramref name="client"/> and, when given, whose peer is
@@ -68,9 +72,11 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
     /// <summary>
     /// The owner of the UDP socket bound to <paramref name="client"/> (or to the wildcard address on its port). With
     /// <paramref name="server"/> (where the datagram was sent: needed for a connected socket, as glibc's resolver
-    /// uses) the kernel looks the socket up directly; without, the sockets on the client's port are listed.
+    /// uses) the kernel looks the socket up directly, and then with <paramref name="alternateServer"/> (a second guess
+    /// at that address: a redirected query was sent to another port than the one it arrived on); when neither finds
+    /// it, the sockets on the client's port are listed.
     /// </summary>
-    public int? UdpOwner(IPEndPoint client, IPEndPoint? server = null)
+    public int? UdpOwner(IPEndPoint client, IPEndPoint? server = null, IPEndPoint? alternateServer = null)
     {
         return Measure(() =>
         {
@@ -80,6 +86,13 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
                 return index.FindOwner(direct.Inode, candidates());
             }
 
+            if (alternateServer is not null && !alternateServer.Equals(server)
+                && diag.FindExact(ProtocolType.Udp, c, Normalize(alternateServer)) is { Inode: > 0 } second)
+            {
+                return index.FindOwner(second.Inode, candidates());
+            }
+
+            Interlocked.Increment(ref _udpDumps);
             DiagSocket? exact = null, wildcard = null;
             foreach (var sock in diag.Find(ProtocolType.Udp, c.Port))
             {

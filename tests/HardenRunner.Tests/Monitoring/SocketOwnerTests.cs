@@ -75,6 +75,19 @@ public class SocketOwnerTests(ITestOutputHelper output)
         connected.Connect(new IPEndPoint(IPAddress.Loopback, 53));
         MonitorTest.AssertSelfOrForkedChild(monitor.Attributor.AttributeUdp((IPEndPoint)connected.Client.LocalEndPoint!, new IPEndPoint(IPAddress.Loopback, 53)).Process?.Pid);
 
+        // a redirected query: the connected socket's peer is the port it sent to (53), not the one the query arrived on;
+        // the second guess finds it with another exact lookup, without listing the port's sockets
+        var owners = monitor.Owners!;
+        var dumps = owners.UdpDumps;
+        var arrivedOn = new IPEndPoint(IPAddress.Loopback, 53530);
+        MonitorTest.AssertSelfOrForkedChild(monitor.Attributor.AttributeUdp((IPEndPoint)connected.Client.LocalEndPoint!, arrivedOn, new IPEndPoint(IPAddress.Loopback, 53)).Process?.Pid);
+        MonitorTest.AssertSelfOrForkedChild(monitor.Attributor.AttributeUdp((IPEndPoint)connected.Client.LocalEndPoint!, new IPEndPoint(IPAddress.Loopback, 53), arrivedOn).Process?.Pid);
+        Assert.Equal(dumps, owners.UdpDumps);
+
+        // neither guess right: the listing still finds it
+        MonitorTest.AssertSelfOrForkedChild(monitor.Attributor.AttributeUdp((IPEndPoint)connected.Client.LocalEndPoint!, arrivedOn, new IPEndPoint(IPAddress.Loopback, 5353)).Process?.Pid);
+        Assert.Equal(dumps + 1, owners.UdpDumps);
+
         // a DNS-client-like child: an unconnected socket on the wildcard address sending to "the resolver" (us)
         using var server = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
         var port = ((IPEndPoint)server.Client.LocalEndPoint!).Port;

@@ -112,7 +112,7 @@ public sealed class ProxyAttributionOverlapTests : IDisposable
             return inner.AttributeTcp(client, originalDestination);
         }
 
-        public Attribution AttributeUdp(IPEndPoint client, IPEndPoint? destination = null) => inner.AttributeUdp(client, destination);
+        public Attribution AttributeUdp(IPEndPoint client, IPEndPoint? destination = null, IPEndPoint? alternate = null) => inner.AttributeUdp(client, destination, alternate);
 
         public Attribution AttributePid(int pid) => inner.AttributePid(pid);
     }

@@ -61,9 +61,12 @@ public sealed class AttributionQueue : IDisposable
     public PendingAttribution Tcp(IPEndPoint client, IPEndPoint? destination, IPEndPoint? alternate = null) =>
         Enqueue(new Lookup(true, client, destination, alternate));
 
-    /// <summary>The owner of the UDP socket that sent from <paramref name="client"/> to <paramref name="destination"/>.</summary>
-    public PendingAttribution Udp(IPEndPoint client, IPEndPoint? destination) =>
-        Enqueue(new Lookup(false, client, destination, null));
+    /// <summary>
+    /// The owner of the UDP socket that sent from <paramref name="client"/> to <paramref name="destination"/>; with
+    /// <paramref name="alternate"/>, a second guess at where it was sent (see <see cref="IProcessAttributor.AttributeUdp"/>).
+    /// </summary>
+    public PendingAttribution Udp(IPEndPoint client, IPEndPoint? destination, IPEndPoint? alternate = null) =>
+        Enqueue(new Lookup(false, client, destination, alternate));
 
     /// <summary>Mean time a lookup waited in the queue before it started, in microseconds.</summary>
     public double MeanWaitMicroseconds => Lookups == 0 ? 0 : Interlocked.Read(ref _waitTicks) * 1e6 / Stopwatch.Frequency / Lookups;
@@ -162,8 +165,8 @@ public sealed class AttributionQueue : IDisposable
         {
             result = lookup.Tcp
                 ? _attributor.AttributeTcp(lookup.Client, lookup.Destination)
-                : _attributor.AttributeUdp(lookup.Client, lookup.Destination);
-            if (result.Process is null && lookup.Alternate is { } alternate && !alternate.Equals(lookup.Destination))
+                : _attributor.AttributeUdp(lookup.Client, lookup.Destination, lookup.Alternate);
+            if (lookup.Tcp && result.Process is null && lookup.Alternate is { } alternate && !alternate.Equals(lookup.Destination))
             {
                 result = _attributor.AttributeTcp(lookup.Client, alternate);
             }

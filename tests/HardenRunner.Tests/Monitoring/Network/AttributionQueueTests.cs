@@ -209,7 +209,7 @@ public sealed class AttributionQueueTests
 
         public Attribution AttributeTcp(IPEndPoint client, IPEndPoint? originalDestination) => Answer(true, client, originalDestination);
 
-        public Attribution AttributeUdp(IPEndPoint client, IPEndPoint? destination = null) => Answer(false, client, destination);
+        public Attribution AttributeUdp(IPEndPoint client, IPEndPoint? destination = null, IPEndPoint? alternate = null) => Answer(false, client, destination);
 
         public Attribution AttributePid(int pid) => throw new NotSupportedException();
 
