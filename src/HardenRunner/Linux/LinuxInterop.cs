@@ -19,6 +19,7 @@ internal static unsafe partial class LinuxInterop
     public const int CloneNewNet = 0x40000000;
     public const short PollIn = 0x1;
     public const int Eintr = 4;
+    public const int Eacces = 13;
     public const int Eagain = 11;
     public const int Enobufs = 105;
     public const int MsgDontwait = 0x40;

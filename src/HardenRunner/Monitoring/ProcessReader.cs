@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace HardenRunner.Monitoring;
@@ -46,6 +47,10 @@ internal sealed class ProcessReader(int maxCmdlineBytes)
     /// <summary>
     /// GITHUB_ACTION and GITHUB_ACTION_REPOSITORY from /proc/&lt;pid&gt;/environ (the environment the program was
     /// started with). Nothing else of the environment is kept: the buffer is cleared before it goes back to the pool.
+    /// An environment this process may not read (EACCES: e.g. pid 1 of a sandbox, another user namespace's process)
+    /// names no step, and says so for good (<see cref="StepEnvironment.Absent"/>): it stays unreadable while the entry
+    /// lives (an exec makes a new entry), so it is not read again at every attribution of its descendants. A process
+    /// that is gone stays <see cref="StepEnvironment.Unknown"/>.
     /// </summary>
     public static StepEnvironment ReadStepEnvironment(int pid)
     {
@@ -54,6 +59,11 @@ internal sealed class ProcessReader(int maxCmdlineBytes)
         try
         {
             length = ProcFs.ReadFile(ProcFs.PidPath(pid, "environ"), buffer);
+            if (length < 0 && Marshal.GetLastPInvokeError() == Linux.LinuxInterop.Eacces)
+            {
+                return StepEnvironment.Absent;
+            }
+
             if (length == buffer.Length && length < MaxEnvironBytes)
             {
                 // larger than the first guess: read again with room for the whole (bounded) environment

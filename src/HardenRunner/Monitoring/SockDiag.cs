@@ -218,12 +218,8 @@ internal sealed unsafe class SockDiag : IDisposable
         var deadline = Environment.TickCount64 + 2000;
         while (Environment.TickCount64 < deadline)
         {
-            var pfd = new LinuxInterop.PollFd { Fd = _fd, Events = LinuxInterop.PollIn };
-            if (LinuxInterop.Poll(&pfd, 1, 500) <= 0)
-            {
-                continue;
-            }
-
+            // the kernel answers inside the send (an exact lookup entirely, a dump its first part, the rest inside each
+            // recv), so the answer is normally queued already: read first, wait only when nothing is there
             nint n;
             fixed (byte* b = _buffer)
             {
@@ -235,6 +231,8 @@ internal sealed unsafe class SockDiag : IDisposable
                 var errno = Marshal.GetLastPInvokeError();
                 if (errno is LinuxInterop.Eagain or LinuxInterop.Eintr)
                 {
+                    var pfd = new LinuxInterop.PollFd { Fd = _fd, Events = LinuxInterop.PollIn };
+                    _ = LinuxInterop.Poll(&pfd, 1, 500);
                     continue;
                 }
 
