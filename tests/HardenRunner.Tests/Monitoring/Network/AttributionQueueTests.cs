@@ -75,6 +75,42 @@ public sealed class AttributionQueueTests
     }
 
     [Fact]
+    public void Queue_LookupsArrivingWhileTheWorkerSleepsOrWorks_AreAllDone_NoneWaitsForALaterOne()
+    {
+        using var attributor = new GatedAttributor(Known);
+        attributor.Release();
+        using var queue = new AttributionQueue(attributor, "test");
+
+        // one at a time, with pauses in which the worker goes to sleep: each is done without a later one to wake it
+        for (var i = 0; i < 50; i++)
+        {
+            var one = queue.Udp(new IPEndPoint(IPAddress.Loopback, 30_000 + i), Server);
+            Assert.True(SpinWait.SpinUntil(() => one.IsCompleted, TimeSpan.FromSeconds(10)), $"lookup {i} was never done");
+            if (i % 5 == 0)
+            {
+                Thread.Sleep(2);
+            }
+        }
+
+        // four producers at once, in bursts
+        var pending = new System.Collections.Concurrent.ConcurrentBag<PendingAttribution>();
+        Parallel.For(0, 4, t =>
+        {
+            for (var i = 0; i < 2_000; i++)
+            {
+                pending.Add(queue.Udp(new IPEndPoint(IPAddress.Loopback, 1_000 + (t * 2_000) + i), Server));
+                if (i % 97 == 0)
+                {
+                    Thread.Yield();
+                }
+            }
+        });
+        Assert.True(SpinWait.SpinUntil(() => pending.All(p => p.IsCompleted), TimeSpan.FromSeconds(30)), "a lookup was left waiting");
+        Assert.Equal(0, queue.Skipped);
+        Assert.Equal(8_050, queue.Lookups + queue.Coalesced);
+    }
+
+    [Fact]
     public void Queue_Full_SkipsTheLookupAndPublishesUnattributedAtOnce()
     {
         using var attributor = new GatedAttributor(Known);
