@@ -114,12 +114,18 @@ public sealed class FleetEventStore : IEventStore
         {
             state.Open();
             Exec(state, "PRAGMA busy_timeout=10000; PRAGMA synchronous=FULL;");
-            using var count = state.CreateCommand();
-            count.CommandText = "SELECT COUNT(*) FROM events e JOIN ship_state s ON e.run_id = s.run_id WHERE s.target = $t AND e.seq > s.shipped_seq";
-            count.Parameters.AddWithValue("$t", target);
-            var backlog = Convert.ToInt64(count.ExecuteScalar(), CultureInfo.InvariantCulture);
-            var store = new FleetEventStore(local, remote, target, options ?? new FleetShippingOptions(), state, backlog);
-            return store;
+            long backlog;
+            using (var count = state.CreateCommand())
+            {
+                count.CommandText = "SELECT COUNT(*) FROM events e JOIN ship_state s ON e.run_id = s.run_id WHERE s.target = $t AND e.seq > s.shipped_seq";
+                count.Parameters.AddWithValue("$t", target);
+                backlog = Convert.ToInt64(count.ExecuteScalar(), CultureInfo.InvariantCulture);
+            }
+
+            // the command is finalized before the shipper starts: from here on only the shipper's lock guards the
+            // connection, and SQLite's multi-thread mode has no mutex of its own around it (a statement finalized on
+            // this thread while the shipper prepared one on another corrupted SQLite's heap: SIGSEGV at start)
+            return new FleetEventStore(local, remote, target, options ?? new FleetShippingOptions(), state, backlog);
         }
         catch (SqliteException ex)
         {
