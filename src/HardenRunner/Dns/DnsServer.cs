@@ -233,6 +233,10 @@ public sealed class DnsServer : IAsyncDisposable
         var buffer = new byte[DnsWire.MaxMessageLength];
         var client = new SocketAddress(socket.AddressFamily);
         var local = (IPEndPoint)socket.LocalEndPoint!;
+
+        // a query that reached this socket through the firewall's redirect was sent to port 53 (resolv.conf names
+        // 127.0.0.1): a connected client socket (glibc's) is found exactly only by that peer, so it is tried first
+        var sentTo = local.Port == DnsWire.Port ? local : new IPEndPoint(local.Address, DnsWire.Port);
         var token = _stopping.Token;
         while (!token.IsCancellationRequested)
         {
@@ -258,7 +262,7 @@ public sealed class DnsServer : IAsyncDisposable
 
             try
             {
-                HandleDatagram(socket, buffer.AsSpan(0, received), client, local, token);
+                HandleDatagram(socket, buffer.AsSpan(0, received), client, local, sentTo, token);
             }
             catch (Exception e)
             {
@@ -267,18 +271,14 @@ public sealed class DnsServer : IAsyncDisposable
         }
     }
 
-    private void HandleDatagram(Socket socket, ReadOnlySpan<byte> packet, SocketAddress client, IPEndPoint local, CancellationToken token)
+    private void HandleDatagram(Socket socket, ReadOnlySpan<byte> packet, SocketAddress client, IPEndPoint local, IPEndPoint sentTo, CancellationToken token)
     {
         // started before anything else: a client answered from the cache may close its socket right after the answer
         PendingAttribution? origin = null;
         if (_attribution is not null && packet.Length >= DnsWire.HeaderLength && !DnsWire.IsResponse(packet))
         {
             var from = (IPEndPoint)ToEndPoint(client);
-            // a query that reached this socket through the firewall's redirect was sent to port 53 (resolv.conf names
-            // 127.0.0.1): a connected client socket (glibc's) is found exactly only by that peer, so it is tried first
-            origin = _options.OwnSockets?.Contains(from) == true ? Self()
-                : local.Port == DnsWire.Port ? _attribution.Udp(from, local)
-                : _attribution.Udp(from, new IPEndPoint(local.Address, DnsWire.Port), local);
+            origin = _options.OwnSockets?.Contains(from) == true ? Self() : _attribution.Udp(from, sentTo, local);
         }
 
         var action = _handler.Classify(packet, tcp: false, origin, out var response, out var query, out var verdict);
