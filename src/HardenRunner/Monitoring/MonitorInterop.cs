@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace HardenRunner.Monitoring;
 
 /// <summary>
-/// libc calls the monitors need beyond <see cref="Linux.LinuxInterop"/>: read, readlink, fanotify. Errors come back
+/// libc calls the monitors need beyond <see cref="Linux.LinuxInterop"/>: read, readlink, getdents64, fanotify. Errors come back
 /// through errno (<see cref="Marshal.GetLastPInvokeError"/>).
 /// </summary>
 internal static unsafe partial class MonitorInterop
@@ -35,6 +35,13 @@ internal static unsafe partial class MonitorInterop
 
     [LibraryImport("libc", EntryPoint = "readlink", SetLastError = true)]
     public static partial nint ReadLink(byte* path, byte* buf, nuint size);
+
+    [LibraryImport("libc", EntryPoint = "readlinkat", SetLastError = true)]
+    public static partial nint ReadLinkAt(int dirFd, byte* path, byte* buf, nuint size);
+
+    /// <summary>Directory entries as <c>struct linux_dirent64</c> records (glibc 2.30 and later export it).</summary>
+    [LibraryImport("libc", EntryPoint = "getdents64", SetLastError = true)]
+    public static partial nint GetDents64(int fd, byte* buf, nuint count);
 
     [LibraryImport("libc", EntryPoint = "fanotify_init", SetLastError = true)]
     public static partial int FanotifyInit(uint flags, uint eventFlags);

@@ -110,9 +110,19 @@ internal static unsafe class ProcFs
     /// <summary>The socket inode behind /proc/&lt;pid&gt;/fd/&lt;fd&gt;, or 0.</summary>
     public static ulong FdSocketInode(int pid, int fd)
     {
+        Span<byte> path = stackalloc byte[64];
+        if (!System.Text.Unicode.Utf8.TryWrite(path, CultureInfo.InvariantCulture, $"{Root}/{pid}/fd/{fd}\0", out _))
+        {
+            return 0;
+        }
+
         Span<byte> target = stackalloc byte[64];
-        var n = ReadLink(FdPath(pid, fd), target);
-        return n < 0 ? 0 : SocketInode(target[..n]);
+        fixed (byte* p = path)
+        fixed (byte* t = target)
+        {
+            var n = MonitorInterop.ReadLink(p, t, (nuint)target.Length);
+            return n <= 0 ? 0 : SocketInode(target[..(int)n]);
+        }
     }
 
     public static string PidPath(int pid, string file) => string.Create(CultureInfo.InvariantCulture, $"{Root}/{pid}/{file}");
@@ -214,26 +224,12 @@ internal static unsafe class ProcFs
         return false;
     }
 
-    /// <summary>Pids of every process (numeric entries of /proc).</summary>
+    /// <summary>The pids under /proc (its numeric directories), in the kernel's order.</summary>
     public static List<int> ListPids()
     {
         var pids = new List<int>(512);
-        var entries = new System.IO.Enumeration.FileSystemEnumerable<int>(
-            Root,
-            static (ref System.IO.Enumeration.FileSystemEntry e) =>
-                int.TryParse(e.FileName, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0,
-            new EnumerationOptions { IgnoreInaccessible = true, RecurseSubdirectories = false, AttributesToSkip = 0 })
-        {
-            ShouldIncludePredicate = static (ref System.IO.Enumeration.FileSystemEntry e) => e.IsDirectory && e.FileName.Length > 0 && char.IsAsciiDigit(e.FileName[0]),
-        };
-        foreach (var pid in entries)
-        {
-            if (pid > 0)
-            {
-                pids.Add(pid);
-            }
-        }
-
+        var collect = new NumericCollector(pids);
+        _ = EnumerateNumeric(Root, directoriesOnly: true, ref collect);
         return pids;
     }
 
@@ -241,30 +237,170 @@ internal static unsafe class ProcFs
     public static List<int> ListNumeric(string directory)
     {
         var list = new List<int>();
+        var collect = new NumericCollector(list);
+        _ = EnumerateNumeric(directory, directoriesOnly: false, ref collect);
+        return list;
+    }
+
+    /// <summary>
+    /// Appends (fd, inode) for every socket among <paramref name="pid"/>'s descriptors to <paramref name="into"/>; returns
+    /// how many descriptors were read, or -1 when the process is gone or its descriptors cannot be read. One directory
+    /// read and one <c>readlinkat</c> per descriptor, relative to the open fd directory: no stat, no path strings.
+    /// </summary>
+    public static int ReadSocketDescriptors(int pid, List<(int Fd, ulong Inode)> into)
+    {
+        Span<byte> path = stackalloc byte[48];
+        if (!System.Text.Unicode.Utf8.TryWrite(path, CultureInfo.InvariantCulture, $"{Root}/{pid}/fd\0", out _))
+        {
+            return -1;
+        }
+
+        var sockets = new SocketCollector(into);
+        fixed (byte* p = path)
+        {
+            return EnumerateNumeric(p, directoriesOnly: false, ref sockets);
+        }
+    }
+
+    private static int EnumerateNumeric<TVisitor>(string directory, bool directoriesOnly, ref TVisitor visitor)
+        where TVisitor : struct, INumericEntryVisitor
+    {
+        Span<byte> p = stackalloc byte[256];
+        if (!ToCPath(directory, p))
+        {
+            return -1;
+        }
+
+        fixed (byte* pp = p)
+        {
+            return EnumerateNumeric(pp, directoriesOnly, ref visitor);
+        }
+    }
+
+    /// <summary>
+    /// Reads a directory with getdents64 and hands each entry whose name is a non-negative decimal number to
+    /// <paramref name="visitor"/> (with <paramref name="directoriesOnly"/>, only directories and entries of unknown type).
+    /// The general directory APIs stat every symbolic link to learn whether it points at a directory, which for
+    /// /proc/&lt;pid&gt;/fd is one needless stat per descriptor. Returns the count of entries visited, or -1 when the
+    /// directory cannot be opened or read.
+    /// </summary>
+    private static int EnumerateNumeric<TVisitor>(byte* path, bool directoriesOnly, ref TVisitor visitor)
+        where TVisitor : struct, INumericEntryVisitor
+    {
+        const int DirentNameOffset = 19; // u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, then the name
+        const byte DtUnknown = 0;
+        const byte DtDir = 4;
+
+        var fd = MonitorInterop.Open(path, Linux.LinuxInterop.OReadOnly | Linux.LinuxInterop.OCloexec);
+        if (fd < 0)
+        {
+            return -1;
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
-            var entries = new System.IO.Enumeration.FileSystemEnumerable<int>(
-                directory,
-                static (ref System.IO.Enumeration.FileSystemEntry e) =>
-                    int.TryParse(e.FileName, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : -1,
-                new EnumerationOptions { IgnoreInaccessible = true, RecurseSubdirectories = false, AttributesToSkip = 0 });
-            foreach (var n in entries)
+            var visited = 0;
+            fixed (byte* b = buffer)
             {
-                if (n >= 0)
+                while (true)
                 {
-                    list.Add(n);
+                    var n = MonitorInterop.GetDents64(fd, b, (nuint)buffer.Length);
+                    if (n < 0)
+                    {
+                        if (Marshal.GetLastPInvokeError() == Linux.LinuxInterop.Eintr)
+                        {
+                            continue;
+                        }
+
+                        return visited > 0 ? visited : -1; // ENOTDIR, or the process exited while we read
+                    }
+
+                    if (n == 0)
+                    {
+                        return visited;
+                    }
+
+                    for (var offset = 0; offset + DirentNameOffset < n;)
+                    {
+                        var record = b + offset;
+                        var length = *(ushort*)(record + 16);
+                        if (length <= DirentNameOffset || offset + length > n)
+                        {
+                            return visited; // never happens with a sane kernel; stop rather than read past the buffer
+                        }
+
+                        var type = record[18];
+                        var name = new ReadOnlySpan<byte>(record + DirentNameOffset, length - DirentNameOffset);
+                        var end = name.IndexOf((byte)0);
+                        if (end > 0)
+                        {
+                            name = name[..end];
+                            if ((!directoriesOnly || type is DtDir or DtUnknown) && TryParseDecimal(name, out var value))
+                            {
+                                visited++;
+                                visitor.Visit(fd, value, record + DirentNameOffset);
+                            }
+                        }
+
+                        offset += length;
+                    }
                 }
             }
         }
-        catch (IOException)
+        finally
         {
-            // the process exited while we listed it
+            ArrayPool<byte>.Shared.Return(buffer);
+            _ = Linux.LinuxInterop.Close(fd);
         }
-        catch (UnauthorizedAccessException)
+    }
+
+    private static bool TryParseDecimal(ReadOnlySpan<byte> name, out int value)
+    {
+        value = 0;
+        if (name.IsEmpty || name.Length > 9)
         {
+            return false;
         }
 
-        return list;
+        foreach (var c in name)
+        {
+            if (c is < (byte)'0' or > (byte)'9')
+            {
+                return false;
+            }
+
+            value = (value * 10) + (c - '0');
+        }
+
+        return true;
+    }
+
+    private interface INumericEntryVisitor
+    {
+        /// <param name="directoryFd">The open directory (for *at calls).</param>
+        /// <param name="value">The entry's name as a number.</param>
+        /// <param name="name">The entry's NUL-terminated name.</param>
+        void Visit(int directoryFd, int value, byte* name);
+    }
+
+    private readonly struct NumericCollector(List<int> into) : INumericEntryVisitor
+    {
+        public void Visit(int directoryFd, int value, byte* name) => into.Add(value);
+    }
+
+    private readonly struct SocketCollector(List<(int Fd, ulong Inode)> into) : INumericEntryVisitor
+    {
+        public void Visit(int directoryFd, int value, byte* name)
+        {
+            const int Size = 64; // "socket:[<inode>]" fits; a longer target is not a socket
+            var target = stackalloc byte[Size];
+            var n = MonitorInterop.ReadLinkAt(directoryFd, name, target, Size);
+            if (n > 0 && SocketInode(new ReadOnlySpan<byte>(target, (int)n)) is var inode and > 0)
+            {
+                into.Add((value, inode));
+            }
+        }
     }
 
     private static bool ToCPath(string path, Span<byte> destination)

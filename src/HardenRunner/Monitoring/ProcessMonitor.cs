@@ -176,9 +176,12 @@ public sealed class ProcessMonitor : IDisposable
     /// </summary>
     private static IEnumerable<int> Candidates(ProcessTable table, string? netns)
     {
+        var self = Environment.ProcessId;
         foreach (var e in table.RunningNewestFirst())
         {
-            if (netns is null || ProcFs.ReadLink(ProcFs.PidPath(e.Pid, "ns/net")) == netns)
+            // the appliance's own sockets are never redirected to it (they are marked), but it holds many: it is left
+            // to the full pass, where a socket of its own would still be found
+            if (e.Pid != self && (netns is null || ProcFs.ReadLink(ProcFs.PidPath(e.Pid, "ns/net")) == netns))
             {
                 yield return e.Pid;
             }

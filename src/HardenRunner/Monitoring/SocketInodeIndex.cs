@@ -3,7 +3,8 @@ namespace HardenRunner.Monitoring;
 /// <summary>
 /// Maps a socket inode to a process holding it, by reading the /proc/&lt;pid&gt;/fd links. Every socket seen during
 /// a search is remembered, so a later lookup of a socket of an already-searched process is a dictionary hit; a hit
-/// is trusted only after re-reading its one fd link. A search tries the given candidates first (the newest processes:
+/// is trusted only after re-reading its one fd link. A process's descriptors are read with one directory read and
+/// one readlinkat each (<see cref="ProcFs.ReadSocketDescriptors"/>). A search tries the given candidates first (the newest processes:
 /// the one that just connected is usually young), then every other process, and stops at the first holder.
 /// Thread-safe (one search at a time).
 /// </summary>
@@ -13,10 +14,12 @@ internal sealed class SocketInodeIndex
 
     private readonly object _gate = new();
     private readonly Dictionary<ulong, (int Pid, int Fd)> _owners = [];
+    private readonly List<(int Fd, ulong Inode)> _sockets = [];
     private long _lookups;
     private long _hits;
     private long _processesScanned;
     private long _linksRead;
+    private long _closedBeforeFullPass;
 
     public long Lookups => Interlocked.Read(ref _lookups);
 
@@ -25,6 +28,9 @@ internal sealed class SocketInodeIndex
     public long ProcessesScanned => Interlocked.Read(ref _processesScanned);
 
     public long LinksRead => Interlocked.Read(ref _linksRead);
+
+    /// <summary>How many searches ended before the pass over every process because the socket had closed.</summary>
+    public long ClosedBeforeFullPass => Interlocked.Read(ref _closedBeforeFullPass);
 
     /// <summary>Reads every process's descriptors once (at start, off the request path): fills the map and warms the code.</summary>
     public void Warm()
@@ -38,8 +44,12 @@ internal sealed class SocketInodeIndex
         }
     }
 
-    /// <summary>A pid whose fd table holds socket <paramref name="inode"/>, or null.</summary>
-    public int? FindOwner(ulong inode, IEnumerable<int> candidates)
+    /// <summary>
+    /// A pid whose fd table holds socket <paramref name="inode"/>, or null. When the candidates do not hold it and
+    /// <paramref name="stillOpen"/> says the socket is gone (a resolver's UDP socket closes as soon as its answer
+    /// arrives), the pass over every other process is skipped: it could only end empty-handed.
+    /// </summary>
+    public int? FindOwner(ulong inode, IEnumerable<int> candidates, Func<bool>? stillOpen = null)
     {
         if (inode == 0)
         {
@@ -75,6 +85,12 @@ internal sealed class SocketInodeIndex
                 }
             }
 
+            if (stillOpen is not null && !stillOpen())
+            {
+                _closedBeforeFullPass++;
+                return null;
+            }
+
             var all = ProcFs.ListPids();
             all.Sort(static (a, b) => b.CompareTo(a)); // higher pids are (mostly) younger
             foreach (var pid in all)
@@ -93,16 +109,16 @@ internal sealed class SocketInodeIndex
     private bool Scan(int pid, ulong inode)
     {
         _processesScanned++;
-        var found = false;
-        foreach (var fd in ProcFs.ListNumeric(ProcFs.PidPath(pid, "fd")))
+        _sockets.Clear();
+        var read = ProcFs.ReadSocketDescriptors(pid, _sockets);
+        if (read > 0)
         {
-            _linksRead++;
-            var socket = ProcFs.FdSocketInode(pid, fd);
-            if (socket == 0)
-            {
-                continue;
-            }
+            _linksRead += read;
+        }
 
+        var found = false;
+        foreach (var (fd, socket) in _sockets)
+        {
             _owners.TryAdd(socket, (pid, fd));
             if (socket == inode && inode != 0)
             {

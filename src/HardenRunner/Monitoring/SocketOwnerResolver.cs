@@ -50,7 +50,9 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
             if (s is not null)
             {
                 // the usual case (the proxy knows the original destination): one hash lookup in the kernel
-                return diag.FindExact(ProtocolType.Tcp, c, s) is { Inode: > 0 } exact ? index.FindOwner(exact.Inode, candidates()) : Foreign(ProtocolType.Tcp, c, s);
+                return diag.FindExact(ProtocolType.Tcp, c, s) is { Inode: > 0 } exact
+                    ? index.FindOwner(exact.Inode, candidates(), () => StillOpen(ProtocolType.Tcp, c, s, exact.Inode))
+                    : Foreign(ProtocolType.Tcp, c, s);
             }
 
             DiagSocket? best = null;
@@ -83,13 +85,13 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
             var c = Normalize(client);
             if (server is not null && diag.FindExact(ProtocolType.Udp, c, Normalize(server)) is { Inode: > 0 } direct)
             {
-                return index.FindOwner(direct.Inode, candidates());
+                return index.FindOwner(direct.Inode, candidates(), () => StillOpen(ProtocolType.Udp, c, Normalize(server), direct.Inode));
             }
 
             if (alternateServer is not null && !alternateServer.Equals(server)
                 && diag.FindExact(ProtocolType.Udp, c, Normalize(alternateServer)) is { Inode: > 0 } second)
             {
-                return index.FindOwner(second.Inode, candidates());
+                return index.FindOwner(second.Inode, candidates(), () => StillOpen(ProtocolType.Udp, c, Normalize(alternateServer), second.Inode));
             }
 
             Interlocked.Increment(ref _udpDumps);
@@ -131,6 +133,10 @@ internal sealed class SocketOwnerResolver(SockDiag diag, SocketInodeIndex index,
         Interlocked.Increment(ref _foreignSearches);
         return ForeignNamespaceSockets.Find(protocol, client, server) is { } found ? index.FindOwner(found.Inode, found.Pids) : null;
     }
+
+    /// <summary>True while the socket an exact lookup found is still there (one more hash lookup in the kernel).</summary>
+    private bool StillOpen(ProtocolType protocol, IPEndPoint client, IPEndPoint server, ulong inode) =>
+        diag.FindExact(protocol, client, server) is { } again && again.Inode == inode;
 
     internal static IPEndPoint Normalize(IPEndPoint e) =>
         e.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(e.Address.MapToIPv4(), e.Port) : e;
