@@ -1,5 +1,6 @@
 using System.Net.Security;
 using HardenRunner.Proxy.Connection;
+using HardenRunner.Proxy.Upstream;
 using HardenRunner.Tls;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -10,7 +11,8 @@ namespace HardenRunner.Proxy;
 /// <summary>
 /// The connection chains, declared in one place. HTTPS port:
 /// original destination → ClientHello peek → decision (intercept | splice | reject) → TLS with a certificate minted
-/// for the SNI (ALPN h2, http/1.1) → HTTP (Kestrel) → <see cref="Http.ProxyRequestHandler"/>.
+/// for the SNI (ALPN h2, http/1.1; an allowed name's upstream connection is opened meanwhile) → HTTP (Kestrel) →
+/// <see cref="Http.ProxyRequestHandler"/>.
 /// HTTP port: original destination → HTTP/1.1 (Kestrel) → the same request handler, deciding on the Host header.
 /// </summary>
 internal sealed class ProxyChain(
@@ -19,6 +21,7 @@ internal sealed class ProxyChain(
     ClientHelloPeekMiddleware peek,
     TlsDecisionMiddleware decision,
     ICertificateAuthority ca,
+    UpstreamDialer upstream,
     TimeSpan handshakeTimeout)
 {
     private static readonly List<SslApplicationProtocol> Alpn = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11];
@@ -35,8 +38,16 @@ internal sealed class ProxyChain(
             OnConnection = context =>
             {
                 // only intercepted connections get here, and they always carry a validated SNI
-                var name = context.Connection.Features.Get<ProxyConnectionFeature>()?.ServerName
-                    ?? throw new InvalidOperationException("an intercepted connection without a server name");
+                var feature = context.Connection.Features.Get<ProxyConnectionFeature>();
+                var name = feature?.ServerName ?? throw new InvalidOperationException("an intercepted connection without a server name");
+                if (feature.EarlyResolution is not null)
+                {
+                    // an allowed name whose ClientHello TLS accepted: its upstream connection is opened while the
+                    // handshake goes on, when the proxy has none yet (Upstream.EarlyUpstream)
+                    feature.EarlyUpstream = upstream.StartEarly(
+                        name, feature.OriginalDestination.Port, feature.OriginalDestination.Address, feature.Hello?.OffersHttp2 == true, feature.EarlyResolution);
+                }
+
                 return ValueTask.FromResult(new SslServerAuthenticationOptions
                 {
                     ServerCertificateContext = ca.GetServerContext(name),

@@ -35,6 +35,7 @@ public sealed partial class TransparentProxy : IAsyncDisposable
     private readonly IEventSink _events;
     private readonly ILoggerFactory _loggers;
     private readonly UpstreamConnector _connector;
+    private readonly UpstreamDialer _dialer;
     private readonly HttpMessageInvoker _invoker;
     private readonly AttributionQueue? _attribution;
     private WebApplication? _app;
@@ -65,7 +66,8 @@ public sealed partial class TransparentProxy : IAsyncDisposable
         _events = events;
         _loggers = ProxyLoggerFactory.Wrap(loggers);
         _connector = new UpstreamConnector(resolver, options.ConfigureUpstreamSocket, options.UpstreamSourcePorts, options.UpstreamConnectTimeout);
-        _invoker = UpstreamClientFactory.Create(_connector, new UpstreamCertificateValidator(options.UpstreamRoots), options.UpstreamConnectTimeout);
+        _dialer = new UpstreamDialer(_connector, new UpstreamCertificateValidator(options.UpstreamRoots), options.UpstreamConnectTimeout + TimeSpan.FromSeconds(5));
+        _invoker = UpstreamClientFactory.Create(_dialer, options.UpstreamConnectTimeout);
         _attribution = options.Attributor is { } attributor ? new AttributionQueue(attributor, "proxy") : null;
     }
 
@@ -77,6 +79,12 @@ public sealed partial class TransparentProxy : IAsyncDisposable
 
     /// <summary>The HTTP listener's endpoint once started.</summary>
     public IPEndPoint HttpEndpoint => _endpoints.Count == 2 ? _endpoints[1] : throw new InvalidOperationException("the proxy is not started");
+
+    /// <summary>How many upstream connections were opened during a client's TLS handshake (Upstream.EarlyUpstream).</summary>
+    internal long EarlyUpstreamConnections => _dialer.EarlyStarted;
+
+    /// <summary>The proxy's open (or opening) upstream TLS connections to <paramref name="host"/>:<paramref name="port"/>.</summary>
+    internal int OpenUpstreamConnections(string host, int port) => _dialer.OpenConnections(host, port);
 
     /// <summary>The per-connection process lookups (null without an attributor).</summary>
     public AttributionQueue? Attribution => _attribution;
@@ -100,6 +108,7 @@ public sealed partial class TransparentProxy : IAsyncDisposable
             new ClientHelloPeekMiddleware(_options.ClientHelloTimeout),
             new TlsDecisionMiddleware(_policy, recorder, new Splicer(_connector, destinationCheck, log), _resolver, log),
             _ca,
+            _dialer,
             _options.TlsHandshakeTimeout);
 
         // A bare LF as a line terminator is refused (400), never reinterpreted: the request framing the proxy checked

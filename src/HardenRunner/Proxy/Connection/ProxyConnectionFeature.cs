@@ -39,6 +39,9 @@ internal sealed class ProxyConnectionFeature(IPEndPoint originalDestination, boo
     /// <summary>The SNI's addresses, asked for while the TLS handshake runs (intercepted connections with an allowed SNI).</summary>
     public Upstream.EarlyResolution? EarlyResolution { get; set; }
 
+    /// <summary>The upstream connection opened while the TLS handshake runs (see Upstream.EarlyUpstream); null when none was needed.</summary>
+    public Upstream.EarlyUpstream? EarlyUpstream { get; set; }
+
     /// <summary>The last name whose addresses were compared with the original destination (see Upstream.DestinationCheck).</summary>
     public string? CheckedHost { get; set; }
 

@@ -52,7 +52,8 @@ internal sealed partial class TlsDecisionMiddleware(ActivePolicy policy, ProxyEv
             default:
                 if (decision.Verdict.IsAllowed && decision.Host is { } name)
                 {
-                    // the name's addresses are asked for while the client's handshake runs (Upstream.EarlyResolution)
+                    // the name's addresses are asked for while the client's handshake runs (Upstream.EarlyResolution); the
+                    // TLS step may also open the first request's upstream connection meanwhile (Upstream.EarlyUpstream)
                     feature.EarlyResolution = EarlyResolution.Start(resolver, name);
                 }
 
@@ -62,6 +63,7 @@ internal sealed partial class TlsDecisionMiddleware(ActivePolicy policy, ProxyEv
                 }
                 finally
                 {
+                    feature.EarlyUpstream?.Release(); // an upstream connection the first request did not take
                     if (feature.Requests == 0)
                     {
                         // the handshake failed (e.g. a client that does not trust the CA) or no request came: the

@@ -9,7 +9,9 @@ namespace HardenRunner.Proxy.Http;
 /// Copies the request as the client sent it: every header (Host included), no X-Forwarded-*, Forwarded, Via or trace
 /// header added. Only hop-by-hop headers are dropped: the fixed list YARP's base transformer skips (Connection,
 /// Keep-Alive, Transfer-Encoding, TE, Upgrade, Proxy-*) and any header the client's Connection header names.
-/// The destination URI and the preferred upstream address come from the request's <see cref="RequestPlan"/>.
+/// The destination URI and the preferred upstream address come from the request's <see cref="RequestPlan"/>; a
+/// connection's first request also carries what was prepared during the handshake (its name's addresses, an upstream
+/// connection).
 /// </summary>
 internal sealed class PassThroughTransformer : HttpTransformer
 {
@@ -39,9 +41,17 @@ internal sealed class PassThroughTransformer : HttpTransformer
             proxyRequest.Options.Set(UpstreamClientFactory.PreferredAddress, preferred);
         }
 
-        if (httpContext.Features.Get<Connection.ProxyConnectionFeature>() is { Requests: 1, EarlyResolution: { } early } && plan.Host is { } host && early.IsFor(host))
+        if (httpContext.Features.Get<Connection.ProxyConnectionFeature>() is { Requests: 1 } connection && plan.Host is { } host)
         {
-            proxyRequest.Options.Set(UpstreamClientFactory.EarlyAddresses, early);
+            if (connection.EarlyResolution is { } early && early.IsFor(host))
+            {
+                proxyRequest.Options.Set(UpstreamClientFactory.EarlyAddresses, early);
+            }
+
+            if (connection.EarlyUpstream is { } upstream && upstream.IsFor(host, plan.UpstreamUri!.Port))
+            {
+                proxyRequest.Options.Set(UpstreamClientFactory.EarlyConnection, upstream);
+            }
         }
     }
 }

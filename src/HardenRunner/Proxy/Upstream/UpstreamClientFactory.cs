@@ -1,13 +1,11 @@
 using System.Net;
-using System.Net.Security;
-using System.Net.Sockets;
 
 namespace HardenRunner.Proxy.Upstream;
 
 /// <summary>
 /// Builds the one <see cref="HttpMessageInvoker"/> the forwarder uses for every upstream (its connection pools are shared
 /// and reused). It never follows redirects, never decompresses, never stores cookies, ignores proxy environment
-/// variables and adds no trace headers; its connections come from <see cref="UpstreamConnector"/>.
+/// variables and adds no trace headers; its connections, TLS included, come from <see cref="UpstreamDialer"/>.
 /// </summary>
 internal static class UpstreamClientFactory
 {
@@ -17,7 +15,10 @@ internal static class UpstreamClientFactory
     /// <summary>The name's addresses asked for during the client's handshake (a connection's first request only).</summary>
     public static readonly HttpRequestOptionsKey<EarlyResolution> EarlyAddresses = new("HardenRunner.EarlyAddresses");
 
-    public static HttpMessageInvoker Create(UpstreamConnector connector, UpstreamCertificateValidator validator, TimeSpan connectTimeout)
+    /// <summary>The upstream connection opened during the client's handshake (a connection's first request only).</summary>
+    public static readonly HttpRequestOptionsKey<EarlyUpstream> EarlyConnection = new("HardenRunner.EarlyConnection");
+
+    public static HttpMessageInvoker Create(UpstreamDialer dialer, TimeSpan connectTimeout)
     {
         var handler = new SocketsHttpHandler
         {
@@ -27,20 +28,10 @@ internal static class UpstreamClientFactory
             AutomaticDecompression = DecompressionMethods.None,
             EnableMultipleHttp2Connections = true,
             ActivityHeadersPropagator = null,
+            // connect and TLS handshake (both in the dialer: the handler uses the SslStream it returns as it is)
             ConnectTimeout = connectTimeout + TimeSpan.FromSeconds(5),
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                RemoteCertificateValidationCallback = validator.Validate,
-                CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
-            },
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                context.InitialRequestMessage.Options.TryGetValue(PreferredAddress, out var preferred);
-                context.InitialRequestMessage.Options.TryGetValue(EarlyAddresses, out var early);
-                var socket = await connector.ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, preferred, early, cancellationToken).ConfigureAwait(false);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
+            ConnectCallback = dialer.ConnectAsync,
         };
         return new HttpMessageInvoker(handler, disposeHandler: true);
     }
