@@ -243,10 +243,18 @@ internal sealed class DnsQueryHandler
                         return DnsResponses.FromQuery(packet, query, DnsWire.RcodeServFail);
                     }
                 }
-                else if (cacheable)
+                else
                 {
-                    // only after the firewall took every address: a hit must never serve an address that is not allowed
-                    _cache!.Add(key, rewritten.Message, targets, grants, allowedFrom, epoch);
+                    if (cacheable)
+                    {
+                        // only after the firewall took every address: a hit must never serve an address that is not allowed
+                        _cache!.Add(key, rewritten.Message, targets, grants, allowedFrom, epoch);
+                    }
+
+                    if (targets.Count > 0)
+                    {
+                        _options.NameResolved?.Invoke(query.Name);
+                    }
                 }
             }
 

@@ -71,6 +71,13 @@ public sealed record DnsServerOptions
     /// </summary>
     public Monitoring.Network.OwnSockets? OwnSockets { get; init; }
 
+    /// <summary>
+    /// Called with each allowed name whose forwarded answer carried addresses the firewall took (an answer served from
+    /// the cache does not call it). It runs on the query's path and must return at once: the appliance only queues the
+    /// name, to mint its certificate before the client's TLS connection arrives (<see cref="Tls.CertificateWarmer"/>).
+    /// </summary>
+    public Action<string>? NameResolved { get; init; }
+
     /// <summary>Thresholds of the dns-exfiltration detection fed with every queried name; null turns it off.</summary>
     public DnsExfiltrationOptions? Exfiltration { get; init; } = new();
 }

@@ -199,6 +199,7 @@ public static class Appliance
         DnsServer? dns = null;
         NflogReader? nflog = null;
         EphemeralCertificateAuthority? ca = null;
+        CertificateWarmer? warmer = null;
         TransparentProxy? proxy = null;
         FileIntegrityMonitor? files = null;
         var trustInstalled = false;
@@ -221,7 +222,12 @@ public static class Appliance
             await firewall.ApplyAsync(stopping.Token).ConfigureAwait(false);
             tableApplied = true;
 
-            // 3. the DNS server the table redirects port 53 to
+            // 3. the ephemeral CA (key in memory only; or the node's persistent CA), first: the DNS server queues each
+            //    allowed name it resolves for a client so that its certificate is minted before the client connects
+            ca = CreateCertificateAuthority(options, runId, stdout);
+            warmer = new CertificateWarmer(ca, name => WouldIntercept(active.Current, name));
+
+            // 4. the DNS server the table redirects port 53 to
             dns = new DnsServer(
                 new DnsServerOptions
                 {
@@ -237,15 +243,14 @@ public static class Appliance
                     Upstreams = upstreams,
                     Attributor = processes.Attributor,
                     OwnSockets = ownSockets,
+                    NameResolved = warmer.Warm,
                 },
                 active,
                 new FirewallAddressSink(firewall),
                 events);
             await StartComponentAsync($"the DNS server (port {options.DnsPort}, containers {containerDnsPort})", () => dns.StartAsync(stopping.Token)).ConfigureAwait(false);
 
-            // 4. the ephemeral CA (key in memory only; or the node's persistent CA) and the proxy that the firewall
-            //    redirects 80/443 to
-            ca = CreateCertificateAuthority(options, runId, stdout);
+            // 5. the proxy that the firewall redirects 80/443 to
             proxy = new TransparentProxy(
                 new ProxyOptions { HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots, Attributor = processes.Attributor },
                 active,
@@ -254,10 +259,10 @@ public static class Appliance
                 events);
             await StartComponentAsync($"the proxy (ports {HttpsProxyPort} and {HttpProxyPort})", () => proxy.StartAsync(stopping.Token)).ConfigureAwait(false);
 
-            // 5. the resolver points at the appliance (the redirect covers every other resolver too)
+            // 6. the resolver points at the appliance (the redirect covers every other resolver too)
             resolver.Apply("127.0.0.1");
 
-            // 6. clients trust the CA: system store, JDK keystores, and the variables for $GITHUB_ENV / 'env'
+            // 7. clients trust the CA: system store, JDK keystores, and the variables for $GITHUB_ENV / 'env'
             var layout = TrustStoreLayout.Detect()
                 ?? throw new InvalidOperationException("no supported system trust store was found (Debian/Ubuntu, RHEL/Fedora or Alpine layout)");
             var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
@@ -274,7 +279,7 @@ public static class Appliance
                 installation.Environment.WriteGithubEnv(githubEnv);
             }
 
-            // 6b. disable-sudo / disable-sudo-and-containers (after the appliance's own root work)
+            // 7b. disable-sudo / disable-sudo-and-containers (after the appliance's own root work)
             var disableContainers = options.DisableSudoAndContainers || policy.DisableSudoAndContainers;
             if (options.DisableSudo || policy.DisableSudo || disableContainers)
             {
@@ -289,7 +294,7 @@ public static class Appliance
                 }
             }
 
-            // 7. source integrity and the appliance's own controls (after the appliance's own changes to them)
+            // 8. source integrity and the appliance's own controls (after the appliance's own changes to them)
             void StartFileMonitor(string? workspace)
             {
                 if (files is null && active.Current.Document.FileMonitoring && !options.DisableFileMonitoring && !string.IsNullOrEmpty(workspace))
@@ -487,12 +492,13 @@ public static class Appliance
                 await proxy.DisposeAsync().ConfigureAwait(false);
             }
 
-            ca?.Dispose();
-
             if (dns is not null)
             {
                 await dns.DisposeAsync().ConfigureAwait(false);
             }
+
+            warmer?.Dispose();
+            ca?.Dispose();
         }
 
         processes.Drain(TimeSpan.FromSeconds(5));
@@ -653,6 +659,10 @@ public static class Appliance
             stderr.WriteLine($"harden-runner: could not {what}: {ex.Message}");
         }
     }
+
+    /// <summary>True when the proxy would intercept a TLS connection to <paramref name="name"/> on the HTTPS port (what its certificate is minted ahead for).</summary>
+    private static bool WouldIntercept(PolicyEngine policy, string name) =>
+        policy.DecideConnection(name, Netfilter.NftRulesetBuilder.HttpsPort, Transport.Tcp).IsAllowed && !policy.IsPassthrough(name);
 
     private static EphemeralCertificateAuthority CreateCertificateAuthority(ApplianceOptions options, string runId, TextWriter stdout)
     {

@@ -28,6 +28,7 @@ public sealed class EphemeralCertificateAuthority : ICertificateAuthority, IDisp
         _time = options.TimeProvider;
         _chain = [certificate];
         _cache = new ServerContextCache<SslStreamCertificateContext>(options.CacheCapacity);
+        CacheCapacity = options.CacheCapacity;
         _minter = new LeafMinter(caKey, certificate);
         Id = Convert.ToHexStringLower(certificate.GetCertHash(HashAlgorithmName.SHA256))[..16];
     }
@@ -40,6 +41,9 @@ public sealed class EphemeralCertificateAuthority : ICertificateAuthority, IDisp
 
     /// <summary>How many leaves were minted (a cache hit mints nothing).</summary>
     public long MintCount => Interlocked.Read(ref _minted);
+
+    /// <summary>How many names keep a cached context at most.</summary>
+    public int CacheCapacity { get; }
 
     /// <summary>How many names have a cached context.</summary>
     public int CachedNames => _cache.Count;

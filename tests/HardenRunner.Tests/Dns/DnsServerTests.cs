@@ -48,6 +48,22 @@ public sealed class DnsServerTests : IDisposable
     }
 
     [Fact]
+    public async Task NameResolved_ForwardedAllowedAnswersWithAddressesOnly_NotCacheHitsDeniedOrAddressless()
+    {
+        var names = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var s = await ServerUnderTest.StartAsync([_upstream.Endpoint], configure: o => o with { NameResolved = names.Enqueue });
+
+        Parse(await DnsTestClient.UdpAsync(s.V4, WireBuilder.Query("allowed.test", 1, id: 1)));
+        Parse(await DnsTestClient.UdpAsync(s.V4, WireBuilder.Query("allowed.test", 1, id: 2))); // answered from the cache
+        Parse(await DnsTestClient.UdpAsync(s.V4, WireBuilder.Query("exfil.test", 1, id: 3))); // denied: never forwarded
+        Parse(await DnsTestClient.UdpAsync(s.V4, WireBuilder.Query("allowed.test", 16, id: 4))); // TXT: no address
+        Parse(await DnsTestClient.TcpAsync(s.V4, WireBuilder.Query("www.allowed.test", 28, id: 5)));
+
+        Assert.Equal(["allowed.test", "www.allowed.test"], names);
+        Assert.Single(_upstream.Log, q => q.Name == "allowed.test" && q.Type == RecordType.A);
+    }
+
+    [Fact]
     public async Task AllowedName_Tcp_ForwardedOverTcp()
     {
         await using var s = await ServerUnderTest.StartAsync([_upstream.Endpoint]);
