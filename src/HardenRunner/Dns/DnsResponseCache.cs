@@ -10,11 +10,11 @@ namespace HardenRunner.Dns;
 /// </summary>
 internal readonly record struct DnsCacheKey(string Name, ushort Type, ushort Class, byte Flags)
 {
-    private const byte FlagRd = 1;
-    private const byte FlagCd = 2;
-    private const byte FlagEdns = 4;
-    private const byte FlagDo = 8;
-    private const byte FlagTcp = 16;
+    internal const byte FlagRd = 1;
+    internal const byte FlagCd = 2;
+    internal const byte FlagEdns = 4;
+    internal const byte FlagDo = 8;
+    internal const byte FlagTcp = 16;
     private const ushort OptionCookie = 10;
     private const ushort OptionPadding = 12;
 
@@ -274,6 +274,40 @@ internal sealed class DnsResponseCache
                 return _entries.Count;
             }
         }
+    }
+
+    /// <summary>
+    /// The addresses of a live entry for <paramref name="name"/> (lower case, no trailing dot) and
+    /// <paramref name="type"/>, class IN, stored for any query shape (with or without EDNS, DO or CD, over UDP or TCP):
+    /// the proxy's own look-ups read what a client's query just stored. False when there is no live positive entry with
+    /// addresses: a negative answer, or one whose addresses were all left out of the allow list (loopback, multicast), is
+    /// not read here (the caller asks the server, which answers it exactly).
+    /// </summary>
+    public bool TryGetAddresses(string name, ushort type, TimeSpan now, out List<IPAddress> addresses)
+    {
+        const ushort ClassIn = 1;
+        const byte AllFlags = DnsCacheKey.FlagRd | DnsCacheKey.FlagCd | DnsCacheKey.FlagEdns | DnsCacheKey.FlagDo | DnsCacheKey.FlagTcp;
+        lock (_lock)
+        {
+            for (var flags = 0; flags <= AllFlags; flags++)
+            {
+                if (_entries.TryGetValue(new DnsCacheKey(name, type, ClassIn, (byte)flags), out var node)
+                    && node.Value.Entry is { Rcode: DnsWire.RcodeNoError, Addresses.Count: > 0 } entry
+                    && !entry.IsExpired(now))
+                {
+                    addresses = new List<IPAddress>(entry.Addresses.Count);
+                    foreach (var a in entry.Addresses)
+                    {
+                        addresses.Add(a.Address);
+                    }
+
+                    return true;
+                }
+            }
+        }
+
+        addresses = [];
+        return false;
     }
 
     /// <summary>The live entry for <paramref name="key"/>, or null (an expired entry is removed).</summary>

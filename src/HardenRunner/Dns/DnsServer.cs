@@ -71,6 +71,17 @@ public sealed class DnsServer : IAsyncDisposable
     public int CachedResponses => _handler.Cache?.Count ?? 0;
 
     /// <summary>
+    /// The addresses of <paramref name="name"/> for record <paramref name="type"/> (1 = A, 28 = AAAA) from a live cached
+    /// answer to any client's query, without a query and without an event; null when none is cached (the caller asks
+    /// the server; also for negative answers, which the server answers exactly).
+    /// </summary>
+    public IReadOnlyList<IPAddress>? CachedAddresses(string name, ushort type)
+    {
+        var cache = _handler.Cache;
+        return cache is not null && cache.TryGetAddresses(name, type, cache.Now, out var addresses) ? addresses : null;
+    }
+
+    /// <summary>
     /// After the policy in force was replaced and the firewall's allow sets emptied: forgets the cached answers and
     /// allows again the cached addresses of names the new policy allows (with its ports). Returns how many.
     /// </summary>

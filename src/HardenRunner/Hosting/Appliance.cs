@@ -255,7 +255,7 @@ public static class Appliance
                 new ProxyOptions { HttpsPort = HttpsProxyPort, HttpPort = HttpProxyPort, UpstreamRoots = upstreamRoots, Attributor = processes.Attributor },
                 active,
                 ca,
-                new ApplianceDnsResolver(options.DnsPort, ownSockets),
+                new ApplianceDnsResolver(options.DnsPort, ownSockets, dns.CachedAddresses),
                 events);
             await StartComponentAsync($"the proxy (ports {HttpsProxyPort} and {HttpProxyPort})", () => proxy.StartAsync(stopping.Token)).ConfigureAwait(false);
 

@@ -9,12 +9,14 @@ using HardenRunner.Proxy;
 namespace HardenRunner.Hosting;
 
 /// <summary>
-/// The proxy's resolver: asks the appliance's own DNS server (loopback, its policy and cache) for A and AAAA, so the
-/// proxy forwards to addresses the appliance resolved itself for the name, never to the client's original
-/// destination on trust. Queries are plain (EDNS without options), so the DNS server's cache answers them; one small
-/// datagram each way, no per-query client object.
+/// The proxy's resolver: the appliance's own DNS server's answers for A and AAAA, so the proxy forwards to addresses
+/// the appliance resolved itself for the name, never to the client's original destination on trust. A type whose
+/// answer the server has cached — the client's own query for the name has usually just stored it — is read from the
+/// cache in process (<paramref name="cached"/>: no query, no event); otherwise the server is asked over loopback.
+/// Queries are plain (EDNS without options), so the DNS server's cache answers them; one small datagram each way, no
+/// per-query client object.
 /// </summary>
-internal sealed class ApplianceDnsResolver(int dnsPort, OwnSockets? ownSockets = null) : IUpstreamResolver
+internal sealed class ApplianceDnsResolver(int dnsPort, OwnSockets? ownSockets = null, Func<string, ushort, IReadOnlyList<IPAddress>?>? cached = null) : IUpstreamResolver
 {
     private const ushort TypeA = 1;
     private const ushort TypeAaaa = 28;
@@ -28,8 +30,8 @@ internal sealed class ApplianceDnsResolver(int dnsPort, OwnSockets? ownSockets =
             return [literal];
         }
 
-        var a = QueryAsync(hostName, TypeA, cancellationToken);
-        var aaaa = QueryAsync(hostName, TypeAaaa, cancellationToken);
+        var a = cached?.Invoke(hostName, TypeA) is { } cachedA ? Task.FromResult(cachedA) : QueryAsync(hostName, TypeA, cancellationToken);
+        var aaaa = cached?.Invoke(hostName, TypeAaaa) is { } cachedAaaa ? Task.FromResult(cachedAaaa) : QueryAsync(hostName, TypeAaaa, cancellationToken);
         return [.. await a.ConfigureAwait(false), .. await aaaa.ConfigureAwait(false)];
     }
 

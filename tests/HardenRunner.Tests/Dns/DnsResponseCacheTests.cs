@@ -85,6 +85,31 @@ public sealed class DnsResponseCacheTests
         Assert.Equal(edns, Key(withCookie));
     }
 
+    [Fact]
+    public void TryGetAddresses_StoredForAnyQueryShape_LivePositiveAnswersWithAddressesOnly()
+    {
+        var clock = new ManualClock();
+        var cache = NewCache(clock);
+        (IPAddress, uint, TimeSpan)[] allowed = [(IPAddress.Parse("192.0.2.10"), 30, TimeSpan.FromSeconds(60)), (IPAddress.Parse("192.0.2.11"), 60, TimeSpan.FromSeconds(60))];
+        Assert.False(cache.TryGetAddresses("allowed.test", 1, cache.Now, out _));
+
+        // stored for a client that asked over TCP with EDNS: the proxy's look-up (no query of its own) still finds it
+        Assert.NotNull(cache.Add(Key(WireBuilder.Query("allowed.test", 1, edns: 1232), tcp: true), PositiveAnswer(30, 60), allowed, Https, cache.Now));
+        Assert.True(cache.TryGetAddresses("allowed.test", 1, cache.Now, out var found));
+        Assert.Equal(["192.0.2.10", "192.0.2.11"], found.Select(a => a.ToString()));
+        Assert.False(cache.TryGetAddresses("allowed.test", 28, cache.Now, out _)); // another type
+        Assert.False(cache.TryGetAddresses("other.test", 1, cache.Now, out _));
+
+        clock.Advance(TimeSpan.FromSeconds(30)); // the smallest TTL is over
+        Assert.False(cache.TryGetAddresses("allowed.test", 1, cache.Now, out _));
+
+        // a negative answer, and a positive one whose addresses were all left out of the allow list: asked for instead
+        Assert.NotNull(cache.Add(Key(WireBuilder.Query("nothing.allowed.test", 1)), NegativeAnswer(soaTtl: 300, minimum: 300), NoAddresses, Https, cache.Now));
+        Assert.False(cache.TryGetAddresses("nothing.allowed.test", 1, cache.Now, out _));
+        Assert.NotNull(cache.Add(Key(WireBuilder.Query("allowed.test", 1)), PositiveAnswer(300, 300), NoAddresses, Https, cache.Now));
+        Assert.False(cache.TryGetAddresses("allowed.test", 1, cache.Now, out _));
+    }
+
     [Theory]
     [InlineData("client subnet", (ushort)8, 0u)]
     [InlineData("NSID", (ushort)3, 0u)]

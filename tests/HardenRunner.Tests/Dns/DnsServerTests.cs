@@ -64,6 +64,31 @@ public sealed class DnsServerTests : IDisposable
     }
 
     [Fact]
+    public async Task TheAppliancesResolver_NameAClientJustResolved_ReadFromTheCache_NoQueryNoEvent()
+    {
+        await using var s = await ServerUnderTest.StartAsync([_upstream.Endpoint]);
+        var resolver = new HardenRunner.Hosting.ApplianceDnsResolver(s.V4.Port, cached: s.Server.CachedAddresses);
+
+        // a client (glibc-style: no EDNS) resolves the name; the proxy's look-up then sends nothing
+        Parse(await DnsTestClient.UdpAsync(s.V4, WireBuilder.Query("allowed.test", 1, id: 1)));
+        Parse(await DnsTestClient.UdpAsync(s.V4, WireBuilder.Query("allowed.test", 28, id: 2)));
+        var events = s.Events.Dns.Count;
+        var upstreamQueries = _upstream.Log.Count;
+
+        var addresses = await resolver.ResolveAsync("allowed.test", CancellationToken.None);
+
+        Assert.Equal([TestUpstream.AllowedV4, TestUpstream.AllowedV6], addresses);
+        Assert.Equal(upstreamQueries, _upstream.Log.Count);
+        Assert.Equal(events, s.Events.Dns.Count);
+        Assert.Equal(2, s.Server.Stats.Queries);
+
+        // a name nobody asked for: the resolver asks the server, as before (recorded, forwarded)
+        Assert.NotEmpty(await resolver.ResolveAsync("www.allowed.test", CancellationToken.None));
+        Assert.Equal(4, s.Server.Stats.Queries);
+        Assert.Contains(_upstream.Log, q => q.Name == "www.allowed.test");
+    }
+
+    [Fact]
     public async Task AllowedName_Tcp_ForwardedOverTcp()
     {
         await using var s = await ServerUnderTest.StartAsync([_upstream.Endpoint]);
