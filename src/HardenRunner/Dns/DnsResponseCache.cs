@@ -131,6 +131,9 @@ internal sealed class CachedResponse
 
     public byte Rcode => (byte)DnsWire.GetRcode(_message);
 
+    /// <summary>Records in the answer section (0 for NXDOMAIN and for NODATA without a CNAME).</summary>
+    public int AnswerCount => DnsWire.AnswerCount(_message);
+
     public uint AgeSeconds(TimeSpan now) => now <= StoredAt ? 0 : (uint)Math.Min(uint.MaxValue, (now - StoredAt).Ticks / TimeSpan.TicksPerSecond);
 
     public bool IsExpired(TimeSpan now) => AgeSeconds(now) >= LifetimeSeconds;
@@ -279,9 +282,10 @@ internal sealed class DnsResponseCache
     /// <summary>
     /// The addresses of a live entry for <paramref name="name"/> (lower case, no trailing dot) and
     /// <paramref name="type"/>, class IN, stored for any query shape (with or without EDNS, DO or CD, over UDP or TCP):
-    /// the proxy's own look-ups read what a client's query just stored. False when there is no live positive entry with
-    /// addresses: a negative answer, or one whose addresses were all left out of the allow list (loopback, multicast), is
-    /// not read here (the caller asks the server, which answers it exactly).
+    /// the proxy's own look-ups read what a client's query just stored. True with an empty list for a live NXDOMAIN or
+    /// an empty answer section (the name has no such address). False when there is no live entry, and for an answer
+    /// whose records gave no address here — a CNAME chain without addresses, or addresses all left out of the allow list
+    /// (loopback, multicast): the caller asks the server, which answers it exactly.
     /// </summary>
     public bool TryGetAddresses(string name, ushort type, TimeSpan now, out List<IPAddress> addresses)
     {
@@ -292,7 +296,8 @@ internal sealed class DnsResponseCache
             for (var flags = 0; flags <= AllFlags; flags++)
             {
                 if (_entries.TryGetValue(new DnsCacheKey(name, type, ClassIn, (byte)flags), out var node)
-                    && node.Value.Entry is { Rcode: DnsWire.RcodeNoError, Addresses.Count: > 0 } entry
+                    && node.Value.Entry is { } entry
+                    && (entry.Rcode == DnsWire.RcodeNxDomain || (entry.Rcode == DnsWire.RcodeNoError && (entry.Addresses.Count > 0 || entry.AnswerCount == 0)))
                     && !entry.IsExpired(now))
                 {
                     addresses = new List<IPAddress>(entry.Addresses.Count);

@@ -73,7 +73,7 @@ public sealed class DnsServer : IAsyncDisposable
     /// <summary>
     /// The addresses of <paramref name="name"/> for record <paramref name="type"/> (1 = A, 28 = AAAA) from a live cached
     /// answer to any client's query, without a query and without an event; null when none is cached (the caller asks
-    /// the server; also for negative answers, which the server answers exactly).
+    /// the server). An empty list: the name has no such address (a live NXDOMAIN or empty answer).
     /// </summary>
     public IReadOnlyList<IPAddress>? CachedAddresses(string name, ushort type)
     {

@@ -103,9 +103,15 @@ public sealed class DnsResponseCacheTests
         clock.Advance(TimeSpan.FromSeconds(30)); // the smallest TTL is over
         Assert.False(cache.TryGetAddresses("allowed.test", 1, cache.Now, out _));
 
-        // a negative answer, and a positive one whose addresses were all left out of the allow list: asked for instead
+        // NXDOMAIN and an empty answer (NODATA): no such address, exactly
         Assert.NotNull(cache.Add(Key(WireBuilder.Query("nothing.allowed.test", 1)), NegativeAnswer(soaTtl: 300, minimum: 300), NoAddresses, Https, cache.Now));
-        Assert.False(cache.TryGetAddresses("nothing.allowed.test", 1, cache.Now, out _));
+        Assert.True(cache.TryGetAddresses("nothing.allowed.test", 1, cache.Now, out var none));
+        Assert.Empty(none);
+        Assert.NotNull(cache.Add(Key(WireBuilder.Query("nothing.allowed.test", 28)), NegativeAnswer(soaTtl: 300, minimum: 300, rcode: 0), NoAddresses, Https, cache.Now));
+        Assert.True(cache.TryGetAddresses("nothing.allowed.test", 28, cache.Now, out none));
+        Assert.Empty(none);
+
+        // answer records that gave no address here (all left out of the allow list): asked for instead
         Assert.NotNull(cache.Add(Key(WireBuilder.Query("allowed.test", 1)), PositiveAnswer(300, 300), NoAddresses, Https, cache.Now));
         Assert.False(cache.TryGetAddresses("allowed.test", 1, cache.Now, out _));
     }
