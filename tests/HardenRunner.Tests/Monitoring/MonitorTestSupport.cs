@@ -83,8 +83,29 @@ internal static class MonitorTest
             }
         }
 
-        return Process.Start(psi) ?? throw new InvalidOperationException("could not start " + file);
+        return Start(psi);
     }
+
+    /// <summary>
+    /// Process.Start, tried again for a moment when the program is "busy" (ETXTBSY): a program the test has just copied
+    /// stays open for writing in a child that another test's Process.Start forked during the copy, until that child execs.
+    /// </summary>
+    public static Process Start(ProcessStartInfo psi)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return Process.Start(psi) ?? throw new InvalidOperationException("could not start " + psi.FileName);
+            }
+            catch (System.ComponentModel.Win32Exception e) when (e.NativeErrorCode == TextFileBusy && attempt < 50)
+            {
+                Thread.Sleep(20);
+            }
+        }
+    }
+
+    private const int TextFileBusy = 26; // ETXTBSY
 
     public static void Kill(Process? p)
     {

@@ -23,7 +23,7 @@ public sealed class ProcSnapshotFeedTests : IDisposable
         Assert.Empty(feed.Poll(tracker)); // nothing of the kind runs yet
 
         // "worker 30; true": two commands, so bash forks the worker instead of exec'ing it
-        using var process = Process.Start(new ProcessStartInfo(listener, ["-c", $"{worker} 30; true"]))!;
+        using var process = HardenRunner.Tests.Monitoring.MonitorTest.Start(new ProcessStartInfo(listener, ["-c", $"{worker} 30; true"]));
         try
         {
             var transitions = await PollUntilAsync(feed, tracker, t => t is JobStarted);
