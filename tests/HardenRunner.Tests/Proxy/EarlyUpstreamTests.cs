@@ -101,6 +101,17 @@ public sealed class EarlyUpstreamTests
     }
 
     [Fact]
+    public void TryClaim_TooLateAfterTheHandshake_Refused_ReleaseClosesIt()
+    {
+        var inner = new TrackedStream();
+        var early = new EarlyUpstream("allowed.test", 443, offersHttp2: false, Task.FromResult(new SslStream(inner)), maxAge: TimeSpan.Zero);
+
+        Assert.Null(early.TryClaim("allowed.test", 443, offerHttp2: false)); // the handler connects afresh
+        early.Release();
+        Assert.True(inner.Disposed);
+    }
+
+    [Fact]
     public async Task Release_Unclaimed_ClosesTheConnectionWhenItIsMade()
     {
         var inner = new TrackedStream();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Security;
 
 namespace HardenRunner.Proxy.Upstream;
@@ -8,20 +9,29 @@ namespace HardenRunner.Proxy.Upstream;
 /// Only the handshake with the allowed name happens early: no byte of any request goes upstream before that request
 /// passed the policy, and a request the policy denies never uses it. It is opened only when the proxy has no
 /// connection to that name and port (<see cref="UpstreamDialer.StartEarly"/>). The connection's first request claims
-/// it when its version fits the ALPN offered (h2 for a client that offered h2); one nobody claims is closed with the
-/// client's connection (<see cref="Release"/>).
+/// it when its version fits the ALPN offered (h2 for a client that offered h2) and the client was quick enough; one
+/// nobody claims is closed with the client's connection (<see cref="Release"/>).
 /// </summary>
 internal sealed class EarlyUpstream
 {
+    /// <summary>
+    /// A first request later than this after the handshake gets a fresh connection instead: servers close connections
+    /// that stay silent (nginx after 60 s), and the handler does not retry a request on a connection it just got.
+    /// </summary>
+    public static readonly TimeSpan DefaultMaxAge = TimeSpan.FromSeconds(10);
+
     private readonly Task<SslStream> _connection;
+    private readonly long _started = Stopwatch.GetTimestamp();
+    private readonly TimeSpan _maxAge;
     private int _state; // 0 open, 1 claimed, 2 released
 
-    internal EarlyUpstream(string host, int port, bool offersHttp2, Task<SslStream> connection)
+    internal EarlyUpstream(string host, int port, bool offersHttp2, Task<SslStream> connection, TimeSpan? maxAge = null)
     {
         Host = host;
         Port = port;
         OffersHttp2 = offersHttp2;
         _connection = connection;
+        _maxAge = maxAge ?? DefaultMaxAge;
     }
 
     public string Host { get; }
@@ -34,9 +44,10 @@ internal sealed class EarlyUpstream
     /// <summary>True when this connection is for <paramref name="host"/>:<paramref name="port"/>.</summary>
     public bool IsFor(string host, int port) => port == Port && string.Equals(host, Host, StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>The connection, once, when it is for this name, port and HTTP version; null otherwise.</summary>
+    /// <summary>The connection, once, when it is for this name, port and HTTP version and not too old; null otherwise.</summary>
     public Task<SslStream>? TryClaim(string host, int port, bool offerHttp2) =>
-        IsFor(host, port) && offerHttp2 == OffersHttp2 && Interlocked.CompareExchange(ref _state, 1, 0) == 0 ? _connection : null;
+        IsFor(host, port) && offerHttp2 == OffersHttp2 && Stopwatch.GetElapsedTime(_started) < _maxAge
+        && Interlocked.CompareExchange(ref _state, 1, 0) == 0 ? _connection : null;
 
     /// <summary>
     /// The claimed connection (its failure is the caller's, as if it had connected itself). When the caller gives up
