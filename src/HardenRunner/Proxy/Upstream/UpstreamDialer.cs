@@ -23,9 +23,6 @@ internal sealed class UpstreamDialer(UpstreamConnector connector, UpstreamCertif
     private readonly Lock _gate = new();
     private long _earlyStarted;
 
-    /// <summary>The connector (also used to splice).</summary>
-    public UpstreamConnector Connector => connector;
-
     /// <summary>How many early connections were started.</summary>
     public long EarlyStarted => Interlocked.Read(ref _earlyStarted);
 
