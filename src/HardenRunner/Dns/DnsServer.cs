@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using HardenRunner.Events;
 using HardenRunner.Monitoring.Network;
 using HardenRunner.Policy;
+using HardenRunner.Policy.Model;
 using HardenRunner.Proxy;
 using Microsoft.Extensions.Logging;
 
@@ -311,27 +312,29 @@ public sealed class DnsServer : IAsyncDisposable
             return;
         }
 
-        var copy = packet.ToArray();
         var replyTo = new SocketAddress(client.Family, client.Size);
         client.Buffer.Span[..client.Size].CopyTo(replyTo.Buffer.Span);
-        Track(Task.Run(
-            async () =>
-            {
-                try
-                {
-                    var answer = await _handler.ResolveAsync(copy, query, verdict, tcp: false, origin, token).ConfigureAwait(false);
-                    SendDatagram(socket, answer, replyTo);
-                }
-                catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
-                {
-                    _logger?.LogError(e, "UDP query {Name} from {Client} failed", query.Name, ToEndPoint(replyTo));
-                }
-                finally
-                {
-                    Interlocked.Decrement(ref _forwarding);
-                }
-            },
-            CancellationToken.None));
+        // started here, not queued to the thread pool: the upstream query leaves on this thread at once (a socket, a
+        // connect and a send; nothing in it blocks), and only its answer continues on the pool. Queued, a client's A and
+        // AAAA queries for a new name waited for a pool thread each, the second often for the first's whole resolution.
+        Track(ForwardAsync(socket, packet.ToArray(), query, verdict, origin, replyTo, token));
+    }
+
+    private async Task ForwardAsync(Socket socket, byte[] packet, DnsQuery query, Verdict verdict, PendingAttribution? origin, SocketAddress replyTo, CancellationToken token)
+    {
+        try
+        {
+            var answer = await _handler.ResolveAsync(packet, query, verdict, tcp: false, origin, token).ConfigureAwait(false);
+            SendDatagram(socket, answer, replyTo);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !token.IsCancellationRequested)
+        {
+            _logger?.LogError(e, "UDP query {Name} from {Client} failed", query.Name, ToEndPoint(replyTo));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _forwarding);
+        }
     }
 
     private void SendDatagram(Socket socket, byte[] response, SocketAddress client)
