@@ -148,6 +148,33 @@ public sealed class StoreEventSinkTests : IDisposable
     }
 
     [Fact]
+    public async Task StoreFailsOutsideTheRetries_TheQueueCloses_LaterEventsAreDroppedAtOnce_AndDisposeReportsTheFailure()
+    {
+        // a store with a bug (an exception no retry covers) stops the writer: publishers must not each wait out the
+        // publish timeout on a queue nobody drains, and the failure must reach whoever disposes the sink
+        var sink = new StoreEventSink(new BrokenStore(), "r1", new StoreEventSinkOptions { Capacity = 4, Linger = TimeSpan.Zero, PublishTimeout = TimeSpan.FromSeconds(30) });
+        sink.Publish(SampleEvents.Dns());
+        var deadline = Stopwatch.StartNew();
+        while (sink.LastError is null && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(5);
+        }
+
+        Assert.Contains("a bug in the store", sink.LastError, StringComparison.Ordinal);
+        var watch = Stopwatch.StartNew();
+        for (var i = 0; i < 20; i++)
+        {
+            sink.Publish(SampleEvents.Dns(i + 1));
+        }
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"publishing to a stopped writer took {watch.Elapsed}");
+        Assert.Equal(20, sink.Dropped);
+        Assert.Equal(0, sink.Acknowledged);
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(async () => await sink.DisposeAsync());
+        Assert.Equal("a bug in the store", failure.Message);
+    }
+
+    [Fact]
     public async Task ConcurrentPublishers_AllEventsStored_InPerPublisherOrder()
     {
         await using var store = await OpenWithRunAsync("r1");
@@ -185,4 +212,27 @@ public sealed class StoreEventSinkTests : IDisposable
     }
 
     private sealed record OtherEvent(DateTimeOffset Time) : ApplianceEvent(Time);
+
+    /// <summary>A store whose append fails with an exception the sink does not retry (a bug, not a refusal).</summary>
+    private sealed class BrokenStore : IEventStore
+    {
+        public Task AppendAsync(string runId, IReadOnlyList<ApplianceEvent> events, CancellationToken cancellationToken = default) =>
+            throw new InvalidOperationException("a bug in the store");
+
+        public Task BeginRunAsync(RunInfo run, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task UpdateRunAsync(RunInfo run, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task EndRunAsync(string runId, DateTimeOffset endedAt, long eventsLost, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task<RunInfo?> GetRunAsync(string runId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task<IReadOnlyList<RunInfo>> ListRunsAsync(RunFilter filter, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public IAsyncEnumerable<StoredEvent> ReadEventsAsync(string runId, EventKind kind, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task<long> CountEventsAsync(string runId, EventKind? kind = null, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
 }
