@@ -6,7 +6,11 @@ namespace HardenRunner.Cli;
 /// <summary>The composition root of the <c>harden-runner</c> executable: commands are wired here, logic lives in the libraries.</summary>
 public static class Program
 {
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args)
+    {
+        ArrayPoolSize.Apply(); // first: the pool reads its size once, at its first use
+        return Run(args, Console.Out, Console.Error);
+    }
 
     /// <summary>Runs the CLI with the given writers (the tests call this in-process).</summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
