@@ -28,7 +28,7 @@ public sealed record StoreEventSinkOptions
 
 /// <summary>
 /// Sends events to an <see cref="IEventStore"/> for one run. <see cref="Publish"/> queues the event in a bounded
-/// channel and returns; one writer task commits what is queued (group commit, up to
+/// channel and returns; one writer thread commits what is queued (group commit, up to
 /// <see cref="StoreEventSinkOptions.MaxBatchSize"/> per transaction, after letting events gather for at most
 /// <see cref="StoreEventSinkOptions.Linger"/>). The writer is a thread of its own, not a thread-pool loop: a commit
 /// holds its thread for the store's write and <c>fsync</c> (0.3–2 ms measured), which on a two-core runner left the
@@ -180,8 +180,8 @@ public sealed class StoreEventSink : IEventSink, IAsyncDisposable
         }
         catch (Exception e)
         {
-            // only a store that throws what no retry covers gets here; the queue stops being drained, publishers time out
-            // and count their events as dropped, and the sink's owner sees the failure when it disposes the sink
+            // only a store that throws what no retry covers gets here: the queue is closed, so publishers count their
+            // events as dropped at once instead of waiting for room, and the sink's owner sees the failure on dispose
             Volatile.Write(ref _lastError, e.Message);
             _channel.Writer.TryComplete(e);
             _writer.TrySetException(e);

@@ -25,6 +25,7 @@ public sealed class CertificateWarmer : IDisposable
     private readonly Thread _thread;
     private long _minted;
     private long _skipped;
+    private long _failed;
 
     /// <param name="ca">The CA whose cache is warmed.</param>
     /// <param name="wouldIntercept">
@@ -46,6 +47,9 @@ public sealed class CertificateWarmer : IDisposable
 
     /// <summary>Names not warmed because the queue was full.</summary>
     public long Skipped => Interlocked.Read(ref _skipped);
+
+    /// <summary>Names whose warming failed unexpectedly (the policy check or the mint threw); the thread goes on.</summary>
+    public long Failed => Interlocked.Read(ref _failed);
 
     /// <summary>Queues <paramref name="name"/> (a resolved DNS name); returns at once.</summary>
     public void Warm(string name)
@@ -84,19 +88,26 @@ public sealed class CertificateWarmer : IDisposable
                 return; // stopping: what is still queued would only warm a cache nobody reads any more
             }
 
-            if (_ca.CachedNames >= _ca.CacheCapacity || !_wouldIntercept(name))
-            {
-                continue;
-            }
-
             var before = _ca.MintCount;
             try
             {
+                if (_ca.CachedNames >= _ca.CacheCapacity || !_wouldIntercept(name))
+                {
+                    continue;
+                }
+
                 _ = _ca.GetServerContext(name);
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or CryptographicException or ObjectDisposedException)
             {
                 continue; // not a name a certificate can carry (the handshake would refuse it too), or the CA is gone
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // anything else is a bug, and on a thread of its own it would end the process: the name is minted at
+                // its handshake instead, where the proxy's own error handling refuses the connection if it fails again
+                Interlocked.Increment(ref _failed);
+                continue;
             }
 
             if (_ca.MintCount > before)

@@ -43,6 +43,21 @@ public sealed class CertificateWarmerTests
     }
 
     [Fact]
+    public async Task Warm_PolicyCheckThrows_TheNameIsCountedAsFailed_TheThreadGoesOn()
+    {
+        // the warmer has a thread of its own: an exception escaping it would end the whole appliance
+        using var ca = EphemeralCertificateAuthority.Create();
+        using var warmer = new CertificateWarmer(ca, name => name == "bug.test" ? throw new NullReferenceException("a bug") : true);
+
+        warmer.Warm("bug.test");
+        warmer.Warm("after.test");
+        await UntilAsync(() => warmer.Minted == 1);
+
+        Assert.Equal(1, warmer.Failed);
+        Assert.Equal(1, ca.MintCount);
+    }
+
+    [Fact]
     public async Task Warm_CacheFull_NothingPushedOut()
     {
         using var ca = EphemeralCertificateAuthority.Create(new CertificateAuthorityOptions { CacheCapacity = 2 });
