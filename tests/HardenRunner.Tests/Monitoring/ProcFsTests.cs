@@ -8,9 +8,9 @@ namespace HardenRunner.Tests.Monitoring;
 /// <summary>The /proc readers that the socket-owner search runs on (getdents64 and readlinkat, no stat per entry).</summary>
 public sealed class ProcFsTests : IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("hr-procfs-").FullName;
+    private readonly Store.TempDir _dir = new();
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
+    public void Dispose() => _dir.Dispose();
 
     [Fact]
     public void ListNumeric_ManyEntries_EveryNumericNameAcrossSeveralReads()
@@ -18,17 +18,17 @@ public sealed class ProcFsTests : IDisposable
         // 3,000 entries are ~80 KB of directory records: several getdents64 calls with the 16 KiB buffer
         for (var i = 0; i < 3000; i++)
         {
-            File.WriteAllBytes(Path.Combine(_directory, i.ToString(CultureInfo.InvariantCulture)), []);
+            File.WriteAllBytes(Path.Combine(_dir.Path, i.ToString(CultureInfo.InvariantCulture)), []);
         }
 
-        File.WriteAllBytes(Path.Combine(_directory, "abc"), []);
-        File.WriteAllBytes(Path.Combine(_directory, "12a"), []);
-        File.WriteAllBytes(Path.Combine(_directory, "-5"), []);
-        File.WriteAllBytes(Path.Combine(_directory, "99999999999"), []); // beyond int: not a number here
-        Directory.CreateDirectory(Path.Combine(_directory, "7777"));
-        File.CreateSymbolicLink(Path.Combine(_directory, "8888"), "/nonexistent");
+        File.WriteAllBytes(Path.Combine(_dir.Path, "abc"), []);
+        File.WriteAllBytes(Path.Combine(_dir.Path, "12a"), []);
+        File.WriteAllBytes(Path.Combine(_dir.Path, "-5"), []);
+        File.WriteAllBytes(Path.Combine(_dir.Path, "99999999999"), []); // beyond int: not a number here
+        Directory.CreateDirectory(Path.Combine(_dir.Path, "7777"));
+        File.CreateSymbolicLink(Path.Combine(_dir.Path, "8888"), "/nonexistent");
 
-        var listed = ProcFs.ListNumeric(_directory);
+        var listed = ProcFs.ListNumeric(_dir.Path);
 
         var expected = Enumerable.Range(0, 3000).Append(7777).Append(8888).Order().ToList();
         Assert.Equal(expected, listed.Order().ToList());
@@ -37,8 +37,8 @@ public sealed class ProcFsTests : IDisposable
     [Fact]
     public void ListNumeric_MissingDirectoryOrAFile_Empty()
     {
-        Assert.Empty(ProcFs.ListNumeric(Path.Combine(_directory, "missing")));
-        var file = Path.Combine(_directory, "1");
+        Assert.Empty(ProcFs.ListNumeric(Path.Combine(_dir.Path, "missing")));
+        var file = Path.Combine(_dir.Path, "1");
         File.WriteAllBytes(file, [1, 2, 3]);
         Assert.Empty(ProcFs.ListNumeric(file)); // getdents64 on a file: ENOTDIR, nothing listed
     }
